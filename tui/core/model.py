@@ -1,0 +1,89 @@
+"""Immutable values that flow from threads and workloads to the front ends (app and recorder)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class KernelMemory:
+    """What the kernel says about a process, from /proc/PID/smaps_rollup (bytes)."""
+
+    rss_bytes: int
+    anon_bytes: int
+    lazyfree_bytes: int
+    swap_bytes: int
+
+    @property
+    def footprint_bytes(self) -> int:
+        """RSS − LazyFree: what the kernel cannot drop without a fault."""
+        return self.rss_bytes - self.lazyfree_bytes
+
+
+@dataclass(frozen=True, slots=True)
+class HeapStats:
+    """What the runtime believes, from the workload's own `stats` message (bytes)."""
+
+    heap_inuse_bytes: int
+    heap_idle_bytes: int
+    heap_released_bytes: int
+    heap_sys_bytes: int
+    gc_count: int
+    madvise: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One kernel read of one workload, with the runtime's latest figures beside it."""
+
+    t_s: float
+    workload: str
+    pid: int
+    madvise: str
+    kernel: KernelMemory
+    heap: HeapStats | None
+
+
+@dataclass(frozen=True, slots=True)
+class TraceLine:
+    """A line for the trace pane. kind: gc, scav, lab (our own events), error, other."""
+
+    t_s: float
+    workload: str
+    line: str
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    """A moment worth marking on the chart. kind: gc, scavenge, mode, pressure, restart."""
+
+    t_s: float
+    workload: str
+    kind: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadStatus:
+    """A workload's lifecycle. state: starting, running, paused, exited."""
+
+    name: str
+    pid: int | None
+    state: str
+    exit_code: int | None
+    madvise: str
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LabUpdate:
+    """Everything one Lab.poll() brought, in arrival order within each kind."""
+
+    samples: tuple[Sample, ...] = ()
+    trace_lines: tuple[TraceLine, ...] = ()
+    markers: tuple[Marker, ...] = ()
+    statuses: tuple[WorkloadStatus, ...] = field(default=())
+
+    def __bool__(self) -> bool:
+        return bool(self.samples or self.trace_lines or self.markers or self.statuses)

@@ -1,0 +1,125 @@
+"""The workload's knobs: one table that drives the workload CLI, the dashboard's config checks and the docs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from workloads.units import DURATION_HELP, SIZE_HELP, parse_duration, parse_size
+
+PATTERNS = ("seed", "sawtooth", "churn", "burst", "steady")
+MADVISE_MODES = ("MADV_FREE", "MADV_DONTNEED", "MADV_COLD", "MADV_PAGEOUT", "munmap", "none")
+SCAVENGER_POLICIES = ("go1.12", "paced", "eager", "off")
+TRACE_FORMATS = ("go1.12", "go1.19", "go1.21")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One knob: `name` is the config key; the CLI flag is `--name` with dashes."""
+
+    name: str
+    kind: str  # "size" | "duration" | "int" | "choice" | "bool"
+    default: Any  # already parsed: bytes, seconds, int, str, bool
+    help: str
+    choices: tuple[str, ...] = ()
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def parse(self, raw: Any) -> Any:
+        """The parsed value, or ValueError saying what this option accepts."""
+        if self.kind == "size":
+            return parse_size(raw)
+        if self.kind == "duration":
+            return parse_duration(raw)
+        if self.kind == "int":
+            if isinstance(raw, bool):
+                raise ValueError(f"expected a whole number, got {raw!r}")
+            try:
+                return int(str(raw), 10)
+            except ValueError:
+                raise ValueError(f"expected a whole number, got {raw!r}") from None
+        if self.kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(f"expected true or false, got {raw!r}")
+        if self.kind == "choice":
+            for choice in self.choices:
+                if str(raw).lower() == choice.lower():
+                    return choice
+            raise ValueError(f"expected one of {', '.join(self.choices)}, got {raw!r}")
+        raise AssertionError(self.kind)
+
+    def accepts(self) -> str:
+        """What a user may write, for error messages and --help."""
+        return {
+            "size": SIZE_HELP,
+            "duration": DURATION_HELP,
+            "int": "a whole number",
+            "bool": "true or false",
+            "choice": "one of " + ", ".join(self.choices),
+        }[self.kind]
+
+
+MiB = 1 << 20
+
+OPTIONS: tuple[Option, ...] = (
+    Option("pattern", "choice", "seed", "allocation pattern: seed (the post: COUNT allocations of SIZE every "
+           "INTERVAL, held for HOLD, then dropped together), sawtooth (grow by SIZE every INTERVAL to PEAK, drop, "
+           "repeat), churn (keep LIVE bytes of OBJECT_SIZE objects, replacing RATE bytes per second), burst "
+           "(hold BASE, every INTERVAL add SIZE for HOLD), steady (hold SIZE)", PATTERNS),
+    Option("size", "size", 512 * MiB, "bytes per allocation (seed, sawtooth, burst) or the live heap (steady)"),
+    Option("count", "int", 2, "seed: how many allocations of SIZE"),
+    Option("interval", "duration", 10.0, "time between allocations (seed, sawtooth) or between bursts"),
+    Option("hold", "duration", 0.0, "how long allocations are held before they are dropped (seed, burst)"),
+    Option("peak", "size", 256 * MiB, "sawtooth: the heap size at which everything is dropped"),
+    Option("base", "size", 64 * MiB, "burst: the live heap held all the time"),
+    Option("live", "size", 64 * MiB, "churn: the live heap kept while objects are replaced"),
+    Option("object_size", "size", 64 * 1024, "churn: bytes per object"),
+    Option("rate", "size", 16 * MiB, "churn: bytes replaced per second"),
+    Option("madvise", "choice", "MADV_FREE", "how the scavenger returns idle pages to the kernel", MADVISE_MODES),
+    Option("scavenger", "choice", "go1.12", "scavenger policy: go1.12 (periodic sweep of spans idle longer than "
+           "SCAVENGE_IDLE, every SCAVENGE_PERIOD), paced (background, keeps retained memory near 110% of the heap "
+           "goal), eager (right after each GC), off", SCAVENGER_POLICIES),
+    Option("scavenge_period", "duration", 150.0, "go1.12 scavenger: time between sweeps (Go 1.12: 2.5 min)"),
+    Option("scavenge_idle", "duration", 300.0, "go1.12 scavenger: release spans idle at least this long (Go 1.12: 5 min)"),
+    Option("gogc", "int", 100, "GOGC: next GC when the heap reaches live x (1 + GOGC/100); -1 turns the pacer off"),
+    Option("forced_gc_period", "duration", 120.0, "a GC is forced when none ran for this long (Go: 2 min)"),
+    Option("trace_format", "choice", "go1.12", "which Go version's gctrace/scavenger lines to print", TRACE_FORMATS),
+    Option("arena_size", "size", 64 * MiB, "heap arena size: memory is mapped in arenas this big (Go linux/amd64: 64MiB)"),
+    Option("stats_interval", "duration", 0.1, "how often stats are sent while anything changes"),
+)
+
+OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
+
+
+def defaults() -> dict[str, Any]:
+    """Every option at its default (parsed) value."""
+    return {option.name: option.default for option in OPTIONS}
+
+
+def _round_up(n_bytes: int, unit: int) -> int:
+    return -(-n_bytes // unit) * unit
+
+
+def max_heap_bytes(values: dict[str, Any]) -> int:
+    """The most heap memory a workload with these (parsed) options can map, in whole arenas."""
+    v = {**defaults(), **values}
+    pattern = v["pattern"]
+    if pattern == "seed":
+        live = v["size"] * v["count"]
+    elif pattern == "sawtooth":
+        live = max(v["peak"], v["size"]) + v["size"]
+    elif pattern == "churn":
+        live = v["live"] + max(v["rate"], v["object_size"])
+    elif pattern == "burst":
+        live = v["base"] + v["size"]
+    else:
+        live = v["size"]
+    return _round_up(live, v["arena_size"])

@@ -1,0 +1,70 @@
+"""Parse and format sizes ("512MiB") and durations ("10s", "2m") as users write them."""
+
+from __future__ import annotations
+
+import re
+
+_SIZE_UNITS = {
+    "": 1, "b": 1,
+    "k": 1 << 10, "kib": 1 << 10, "kb": 1000,
+    "m": 1 << 20, "mib": 1 << 20, "mb": 1000**2,
+    "g": 1 << 30, "gib": 1 << 30, "gb": 1000**3,
+    "t": 1 << 40, "tib": 1 << 40, "tb": 1000**4,
+}
+_DURATION_UNITS = {"": 1.0, "ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+_NUMBER_UNIT = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?|\.[0-9]+)\s*([a-zA-Z]*)\s*$")
+
+SIZE_HELP = "a size such as 512MiB, 64KiB, 1GiB or a byte count (KiB/MiB/GiB are binary, KB/MB/GB decimal)"
+DURATION_HELP = "a duration such as 500ms, 10s, 2.5m, 1h or a number of seconds"
+
+
+def parse_size(text: str | int) -> int:
+    """Bytes in `text`; raises ValueError with what is accepted."""
+    if isinstance(text, bool):
+        raise ValueError(f"expected {SIZE_HELP}, got {text!r}")
+    if isinstance(text, int):
+        if text < 0:
+            raise ValueError(f"expected {SIZE_HELP}, got a negative number {text}")
+        return text
+    match = _NUMBER_UNIT.match(str(text))
+    unit = match.group(2).lower() if match else None
+    if not match or unit not in _SIZE_UNITS:
+        raise ValueError(f"expected {SIZE_HELP}, got {text!r}")
+    return int(float(match.group(1)) * _SIZE_UNITS[unit])
+
+
+def parse_duration(text: str | int | float) -> float:
+    """Seconds in `text`; raises ValueError with what is accepted."""
+    if isinstance(text, bool):
+        raise ValueError(f"expected {DURATION_HELP}, got {text!r}")
+    if isinstance(text, (int, float)):
+        if text < 0:
+            raise ValueError(f"expected {DURATION_HELP}, got a negative number {text}")
+        return float(text)
+    match = _NUMBER_UNIT.match(str(text))
+    unit = match.group(2).lower() if match else None
+    if not match or unit not in _DURATION_UNITS:
+        raise ValueError(f"expected {DURATION_HELP}, got {text!r}")
+    return float(match.group(1)) * _DURATION_UNITS[unit]
+
+
+def format_size(n_bytes: int) -> str:
+    """Shortest exact binary form: 536870912 -> '512MiB'."""
+    for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n_bytes and n_bytes % factor == 0:
+            return f"{n_bytes // factor}{unit}"
+    return f"{n_bytes}B"
+
+
+def format_duration(seconds: float) -> str:
+    """'10s', '2.5m', '500ms' — the inverse of parse_duration for round values."""
+    if seconds and seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    if seconds >= 60 and seconds % 6 == 0:
+        return f"{seconds / 60:g}m"
+    return f"{seconds:g}s"
+
+
+def mib(n_bytes: int | float) -> float:
+    """Bytes as MiB (float)."""
+    return n_bytes / (1 << 20)
