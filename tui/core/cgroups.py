@@ -1,0 +1,440 @@
+"""Memory cgroups per workload: find a writable one, charge workloads from birth, squeeze and release."""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import time
+from dataclasses import dataclass
+
+PREFIX = "madvise-lab-"
+_OURS = re.compile(r"^madvise-lab-(\d+)-(.+)$")
+_MIB = 1 << 20
+_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_V1_UNLIMITED = b"-1"
+_V2_UNLIMITED = b"max"
+# How long remove() waits for exiting processes to leave a cgroup before giving up.
+_RMDIR_WAIT_S = 2.0
+
+NOTHING_RECLAIMABLE = ("nothing reclaimable — only MADV_FREE'd pages can be reclaimed without swap; "
+                       "scavenge with MADV_FREE first")
+
+
+class CgroupUnavailable(RuntimeError):
+    """No writable memory cgroup; the message is the one-line reason."""
+
+
+@dataclass(frozen=True)
+class PressureResult:
+    """What one squeeze or release did; `message` is one line for the trace pane."""
+
+    ok: bool
+    limit_bytes: int | None
+    reclaimed_bytes: int
+    seconds: float
+    message: str
+
+
+def _mib(n_bytes: int) -> str:
+    return f"{n_bytes / _MIB:.0f} MiB"
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="ascii") as f:
+        return f.read()
+
+
+def _write(path: str, data: bytes) -> None:
+    """Unbuffered write that raises on error: a buffered write would lose EBUSY at close."""
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        written = os.write(fd, data)
+        if written != len(data):
+            raise OSError(errno.EIO, f"short write ({written} of {len(data)} bytes)", path)
+    finally:
+        os.close(fd)
+
+
+def _pids(cgroup_dir: str) -> list[int]:
+    try:
+        return [int(x) for x in _read(os.path.join(cgroup_dir, "cgroup.procs")).split()]
+    except OSError:
+        return []
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _move_out_and_rmdir(cgroup_dir: str) -> None:
+    """Move live processes to the parent, then rmdir; raise OSError if the dir stays."""
+    parent_procs = os.path.join(os.path.dirname(cgroup_dir), "cgroup.procs")
+    deadline = time.monotonic() + _RMDIR_WAIT_S
+    while True:
+        for pid in _pids(cgroup_dir):
+            try:
+                _write(parent_procs, str(pid).encode())
+            except OSError:
+                pass  # exited meanwhile, or a zombie: rmdir below tells
+        try:
+            os.rmdir(cgroup_dir)
+            return
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            # EBUSY while an exiting process is still being torn down: wait a little.
+            if exc.errno != errno.EBUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+# --- finding our cgroup ---------------------------------------------------------------------------
+
+def _mounts() -> list[tuple[str, str, str, str]]:
+    """(mount root, mount point, fstype, super options) of every cgroup mount."""
+    rows = []
+    try:
+        text = _read("/proc/self/mountinfo")
+    except OSError:
+        return rows
+    for line in text.splitlines():
+        left, _, right = line.partition(" - ")
+        fields, rfields = left.split(), right.split()
+        if len(fields) >= 5 and len(rfields) >= 3 and rfields[0] in ("cgroup", "cgroup2"):
+            rows.append((fields[3], fields[4].replace("\\040", " "), rfields[0], rfields[2]))
+    return rows
+
+
+def _join(mount_point: str, mount_root: str, cgroup_path: str) -> str:
+    rel = os.path.relpath(cgroup_path, mount_root) if mount_root != "/" else cgroup_path.lstrip("/")
+    return os.path.normpath(os.path.join(mount_point, "" if rel == "." else rel))
+
+
+def _own_cgroup() -> tuple[int | None, str | None, str | None]:
+    """(version, our own memory cgroup dir, reason if none) from /proc/self/cgroup and mountinfo."""
+    try:
+        lines = _read("/proc/self/cgroup").splitlines()
+    except OSError:
+        return None, None, "no /proc/self/cgroup (not Linux?)"
+    v1_path = v2_path = None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            v1_path = path
+        elif controllers == "":
+            v2_path = path
+    mounts = _mounts()
+    if v1_path is not None:
+        for root, point, fstype, opts in mounts:
+            if fstype == "cgroup" and "memory" in opts.split(","):
+                return 1, _join(point, root, v1_path), None
+        return 1, None, "cgroup v1 memory controller is not mounted"
+    if v2_path is not None:
+        for root, point, fstype, _ in mounts:
+            if fstype == "cgroup2":
+                return 2, _join(point, root, v2_path), None
+        return 2, None, "cgroup v2 is not mounted"
+    return None, None, "no memory controller in /proc/self/cgroup"
+
+
+def _probe(root: str) -> tuple[int | None, str | None]:
+    """(version, reason if unusable) for a candidate parent dir; creates and removes one child."""
+    if not os.path.isdir(root):
+        return None, f"{root} does not exist"
+    if os.path.exists(os.path.join(root, "memory.limit_in_bytes")):
+        version = 1
+    elif os.path.exists(os.path.join(root, "cgroup.subtree_control")):
+        version = 2
+        try:
+            enabled = _read(os.path.join(root, "cgroup.subtree_control")).split()
+        except OSError as exc:
+            return 2, f"{root}: cannot read cgroup.subtree_control ({exc.strerror})"
+        if "memory" not in enabled:
+            try:
+                _write(os.path.join(root, "cgroup.subtree_control"), b"+memory")
+            except OSError as exc:
+                return 2, (f"{root}: memory controller not delegated (cgroup.subtree_control lacks memory; "
+                           f"enabling it failed: {exc.strerror})")
+    else:
+        return None, f"{root} is not a memory cgroup (no memory.limit_in_bytes or cgroup.subtree_control)"
+    probe_dir = os.path.join(root, f"{PREFIX}{os.getpid()}-probe")
+    try:
+        os.mkdir(probe_dir)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        reason = "not root and no delegated cgroup" if exc.errno in (errno.EACCES, errno.EPERM) and os.geteuid() \
+            else f"{root} is not writable ({exc.strerror})"
+        return version, reason
+    try:
+        os.rmdir(probe_dir)
+    except OSError:
+        pass
+    return version, None
+
+
+# --- one workload's cgroup ------------------------------------------------------------------------
+
+class WorkloadCgroup:
+    """A child memory cgroup holding one workload from its first allocation."""
+
+    def __init__(self, path: str, version: int, workload: str):
+        self.path = path
+        self.version = version
+        self.workload = workload
+        self._procs_path = os.path.join(path, "cgroup.procs").encode()
+        self._removed = False
+
+    def _file(self, name: str) -> str:
+        return os.path.join(self.path, name)
+
+    def preexec(self) -> None:
+        """Runs in the forked child before exec: join the cgroup so every page is charged here."""
+        fd = os.open(self._procs_path, os.O_WRONLY)
+        try:
+            os.write(fd, str(os.getpid()).encode())
+        finally:
+            os.close(fd)
+
+    def pids(self) -> list[int]:
+        return _pids(self.path)
+
+    def usage_bytes(self) -> int:
+        return int(_read(self._file("memory.usage_in_bytes" if self.version == 1 else "memory.current")))
+
+    def under_oom(self) -> bool:
+        """True when a squeezed v1 workload waits for memory (OOM kill is disabled while squeezed)."""
+        if self.version != 1:
+            return False
+        try:
+            return "under_oom 1" in _read(self._file("memory.oom_control"))
+        except OSError:
+            return False
+
+    def squeeze(self, footprint_bytes: int, margin_bytes: int, step_bytes: int) -> PressureResult:
+        """Lower the limit step by step toward footprint + margin (never below) and measure the reclaim."""
+        floor_bytes = -(-(footprint_bytes + margin_bytes) // _PAGE_BYTES) * _PAGE_BYTES
+        step_bytes = max(step_bytes, _PAGE_BYTES)
+        try:
+            before_bytes = self.usage_bytes()
+        except OSError as exc:
+            return self._failed(f"cannot read usage ({exc.strerror})")
+        if before_bytes <= floor_bytes:
+            return PressureResult(False, None, 0, 0.0,
+                                  f"pressure {self.workload}: {NOTHING_RECLAIMABLE} (usage {_mib(before_bytes)}, "
+                                  f"footprint + margin {_mib(floor_bytes)})")
+        if self.version == 1:
+            return self._squeeze_v1(before_bytes, floor_bytes, step_bytes)
+        if os.path.exists(self._file("memory.reclaim")):
+            return self._squeeze_v2_reclaim(before_bytes, floor_bytes, step_bytes)
+        return self._squeeze_v2_high(before_bytes, floor_bytes, step_bytes)
+
+    def _failed(self, what: str) -> PressureResult:
+        return PressureResult(False, None, 0, 0.0, f"pressure {self.workload}: {what}")
+
+    def _targets(self, before_bytes: int, floor_bytes: int, step_bytes: int) -> list[int]:
+        targets, limit = [], before_bytes
+        while limit > floor_bytes:
+            limit = max(floor_bytes, limit - step_bytes)
+            targets.append(limit)
+        return targets
+
+    def _summary(self, before_bytes: int, lowest: int | None, steps: int, kernel_s: float,
+                 stopped: str, verb: str = "limit") -> PressureResult:
+        after_bytes = self.usage_bytes()
+        reclaimed = max(0, before_bytes - after_bytes)
+        if steps == 0:
+            return PressureResult(False, None, reclaimed, kernel_s,
+                                  f"pressure {self.workload}: {NOTHING_RECLAIMABLE} "
+                                  f"(usage {_mib(before_bytes)}{stopped})")
+        target = _mib(lowest) if lowest is not None else _mib(after_bytes)
+        return PressureResult(True, lowest, reclaimed, kernel_s,
+                              f"pressure {self.workload}: {verb} {_mib(before_bytes)} → {target} in {steps} "
+                              f"step{'s' if steps != 1 else ''}, reclaimed {_mib(reclaimed)} in {kernel_s:.2f} s"
+                              f"{stopped}")
+
+    def _squeeze_v1(self, before_bytes: int, floor_bytes: int, step_bytes: int) -> PressureResult:
+        limit_file = self._file("memory.limit_in_bytes")
+        # Wait instead of dying if the workload allocates while squeezed; release() wakes it.
+        self._oom_kill(False)
+        lowest, steps, kernel_s, stopped = None, 0, 0.0, ""
+        for target in self._targets(before_bytes, floor_bytes, step_bytes):
+            start = time.perf_counter()
+            try:
+                _write(limit_file, str(target).encode())
+            except OSError as exc:
+                kernel_s += time.perf_counter() - start
+                if exc.errno == errno.EBUSY:
+                    stopped = (", then nothing more reclaimable" if steps
+                               else f"; the kernel refused limit {_mib(target)} with EBUSY")
+                    break
+                self._oom_kill(True)
+                return self._failed(f"cannot write {limit_file}: {exc.strerror}")
+            kernel_s += time.perf_counter() - start
+            lowest, steps = target, steps + 1
+        if steps == 0:
+            self._oom_kill(True)
+        return self._summary(before_bytes, lowest, steps, kernel_s, stopped)
+
+    def _oom_kill(self, enabled: bool) -> None:
+        try:
+            _write(self._file("memory.oom_control"), b"0" if enabled else b"1")
+        except OSError:
+            pass  # older kernels or a cgroup without it: limits stay above the footprint anyway
+
+    def _squeeze_v2_reclaim(self, before_bytes: int, floor_bytes: int, step_bytes: int) -> PressureResult:
+        reclaim_file = self._file("memory.reclaim")
+        steps, kernel_s, stopped = 0, 0.0, ""
+        for _ in self._targets(before_bytes, floor_bytes, step_bytes):
+            want = min(step_bytes, self.usage_bytes() - floor_bytes)
+            if want < _PAGE_BYTES:
+                break
+            start = time.perf_counter()
+            try:
+                _write(reclaim_file, str(want).encode())
+            except OSError as exc:
+                kernel_s += time.perf_counter() - start
+                if exc.errno == errno.EAGAIN:
+                    stopped = (", then nothing more reclaimable" if steps
+                               else f"; the kernel could not reclaim {_mib(want)} (EAGAIN)")
+                    break
+                return self._failed(f"cannot write {reclaim_file}: {exc.strerror}")
+            kernel_s += time.perf_counter() - start
+            steps += 1
+        return self._summary(before_bytes, None, steps, kernel_s, stopped, verb="usage")
+
+    def _squeeze_v2_high(self, before_bytes: int, floor_bytes: int, step_bytes: int) -> PressureResult:
+        high_file = self._file("memory.high")
+        lowest, steps, kernel_s, stopped = None, 0, 0.0, ""
+        for target in self._targets(before_bytes, floor_bytes, step_bytes):
+            usage_bytes = self.usage_bytes()
+            start = time.perf_counter()
+            try:
+                _write(high_file, str(target).encode())
+            except OSError as exc:
+                return self._failed(f"cannot write {high_file}: {exc.strerror}")
+            kernel_s += time.perf_counter() - start
+            # memory.high never refuses: a step that reclaimed nothing means nothing more is reclaimable,
+            # and leaving high below usage would only throttle the workload.
+            if self.usage_bytes() >= usage_bytes and self.usage_bytes() > target:
+                _write(high_file, str(lowest).encode() if lowest is not None else _V2_UNLIMITED)
+                stopped = ", then nothing more reclaimable" if steps else ""
+                break
+            lowest, steps = target, steps + 1
+        return self._summary(before_bytes, lowest, steps, kernel_s, stopped)
+
+    def release(self) -> PressureResult:
+        """Limit back to unlimited (and OOM kill back to the default)."""
+        if self.version == 1:
+            files = [("memory.limit_in_bytes", _V1_UNLIMITED), ("memory.oom_control", b"0")]
+        else:
+            files = [("memory.high", _V2_UNLIMITED)]
+        start = time.perf_counter()
+        for name, value in files:
+            try:
+                _write(self._file(name), value)
+            except OSError as exc:
+                return self._failed(f"cannot release {self._file(name)}: {exc.strerror}")
+        return PressureResult(True, None, 0, time.perf_counter() - start,
+                              f"pressure {self.workload}: released, limit back to unlimited")
+
+    def remove(self) -> None:
+        """Move any processes out and remove the directory; idempotent."""
+        if self._removed:
+            return
+        _move_out_and_rmdir(self.path)
+        self._removed = True
+
+
+# --- the manager ----------------------------------------------------------------------------------
+
+class CgroupManager:
+    """Finds a writable memory cgroup and creates one child per workload under it."""
+
+    def __init__(self, root: str = "auto"):
+        self.root: str | None = None
+        self.version: int | None = None
+        self.reason: str | None = None
+        self._created: list[WorkloadCgroup] = []
+        if root == "auto":
+            version, path, reason = _own_cgroup()
+            if path is None:
+                self.version, self.reason = version, reason
+                return
+        else:
+            path = os.path.abspath(root)
+        self.root = path
+        self.version, self.reason = _probe(path)
+
+    @property
+    def available(self) -> bool:
+        return self.root is not None and self.reason is None
+
+    def describe(self) -> str:
+        """One line for `madvise-lab check`."""
+        if self.available:
+            return f"cgroup v{self.version} memory at {self.root}: writable"
+        where = f" at {self.root}" if self.root else ""
+        return f"cgroup memory{where}: unavailable — {self.reason}"
+
+    def _ours(self) -> list[tuple[str, int]]:
+        try:
+            names = os.listdir(self.root)
+        except OSError:
+            return []
+        found = []
+        for name in names:
+            match = _OURS.match(name)
+            if match and os.path.isdir(os.path.join(self.root, name)):
+                found.append((os.path.join(self.root, name), int(match.group(1))))
+        return found
+
+    def cleanup_stale(self) -> list[str]:
+        """Remove cgroups left by dashboards that are gone; returns the paths removed."""
+        if not self.available:
+            return []
+        removed = []
+        for path, pid in self._ours():
+            if pid == os.getpid() or _pid_alive(pid):
+                continue
+            try:
+                _move_out_and_rmdir(path)
+                removed.append(path)
+            except OSError:
+                pass  # still busy: the next start tries again
+        return removed
+
+    def create(self, workload: str) -> WorkloadCgroup:
+        """A fresh child cgroup `madvise-lab-<our pid>-<workload>`, with no limit set."""
+        if not self.available:
+            raise CgroupUnavailable(self.reason or "no writable memory cgroup")
+        path = os.path.join(self.root, f"{PREFIX}{os.getpid()}-{workload}")
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            pass  # a restart of the same workload: reuse it, unlimited again below
+        cgroup = WorkloadCgroup(path, self.version, workload)
+        cgroup.release()
+        self._created = [c for c in self._created if c.path != path] + [cgroup]
+        return cgroup
+
+    def remove_all(self) -> None:
+        """Remove every cgroup this manager created; errors are left for cleanup_stale at next start."""
+        for cgroup in self._created:
+            try:
+                cgroup.remove()
+            except OSError:
+                pass
+        self._created = []
+
+
+def describe(root: str = "auto") -> str:
+    """One line for `madvise-lab check`: where the memory cgroup is and whether we can use it."""
+    return CgroupManager(root).describe()
