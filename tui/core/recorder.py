@@ -1,0 +1,283 @@
+"""`madvise-lab record`: the dashboard's Lab run headless, writing samples.csv, trace.log, events.jsonl and a summary."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import inspect
+import json
+import os
+import queue
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from tui.core.errors import UsageError
+from tui.core.model import LabUpdate, Sample
+from tui.core.summary import SummaryBuilder, format_table
+from workloads.units import parse_duration
+
+CSV_COLUMNS = (
+    "t_s", "workload", "pid", "madvise", "rss_bytes", "anon_bytes", "lazyfree_bytes",
+    "heap_inuse_bytes", "heap_idle_bytes", "heap_released_bytes", "heap_sys_bytes", "gc_count",
+)
+PLOT_LINES = ("RSS", "heap in use", "heap released", "LazyFree")
+CHART_MARKER_KINDS = ("mode", "pressure", "restart")
+PROGRESS_INTERVAL_S = 0.2
+
+
+def sample_row(sample: Sample) -> list[Any]:
+    """One CSV row; the runtime's columns stay empty until the workload sent its first stats."""
+    heap = sample.heap
+    heap_cells = (
+        [heap.heap_inuse_bytes, heap.heap_idle_bytes, heap.heap_released_bytes, heap.heap_sys_bytes, heap.gc_count]
+        if heap is not None else ["", "", "", "", ""]
+    )
+    kernel = sample.kernel
+    return [
+        f"{sample.t_s:.3f}", sample.workload, sample.pid, sample.madvise,
+        kernel.rss_bytes, kernel.anon_bytes, kernel.lazyfree_bytes, *heap_cells,
+    ]
+
+
+class RunFiles:
+    """The output directory's files, flushed after every poll so an interrupted run leaves whole lines."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self._csv_file: TextIO = open(out_dir / "samples.csv", "w", newline="", encoding="utf-8")
+        self._csv = csv.writer(self._csv_file, lineterminator="\n")
+        self._csv.writerow(CSV_COLUMNS)
+        self._trace: TextIO = open(out_dir / "trace.log", "w", encoding="utf-8")
+        self._events: TextIO = open(out_dir / "events.jsonl", "w", encoding="utf-8")
+
+    def sample(self, sample: Sample) -> None:
+        self._csv.writerow(sample_row(sample))
+
+    def trace(self, t_s: float, workload: str, line: str) -> None:
+        # One line per entry even when a workload's stderr line carried a newline of its own.
+        self._trace.write(f"{t_s:.3f} {workload} {line.rstrip()}\n".replace("\r", ""))
+
+    def event(self, record: dict[str, Any]) -> None:
+        self._events.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
+
+    def flush(self) -> None:
+        for file in (self._csv_file, self._trace, self._events):
+            file.flush()
+
+    def close(self) -> None:
+        for file in (self._csv_file, self._trace, self._events):
+            file.close()
+
+
+class _StopFlag:
+    """SIGINT sets a flag the loop checks, so a row is never cut in half by a KeyboardInterrupt."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+        self._previous: Any = None
+
+    def __enter__(self) -> "_StopFlag":
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:
+            self._previous = None  # not the main thread (e.g. a test): Ctrl+C handling is the caller's
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.stopped = True
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+class Progress:
+    """A one-line progress bar on stderr, only when stderr is a terminal."""
+
+    def __init__(self, duration_s: float, stream: TextIO = sys.stderr) -> None:
+        self.duration_s = duration_s
+        self.stream = stream
+        self.enabled = stream.isatty()
+        self._last_s = -1.0
+
+    def show(self, t_s: float, rss_by_name: dict[str, int]) -> None:
+        now = time.monotonic()
+        if not self.enabled or now - self._last_s < PROGRESS_INTERVAL_S:
+            return
+        self._last_s = now
+        width = 30
+        done = min(1.0, t_s / self.duration_s) if self.duration_s else 1.0
+        bar = "#" * int(done * width) + "." * (width - int(done * width))
+        rss = "  ".join(f"{name} {n_bytes / (1 << 20):.0f}MiB" for name, n_bytes in rss_by_name.items())
+        self.stream.write(f"\r\x1b[Krecording [{bar}] {t_s:5.1f}/{self.duration_s:g}s  {rss}")
+        self.stream.flush()
+
+    def end(self) -> None:
+        if self.enabled:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+def _parse_positive_duration(flag: str, text: str) -> float:
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise UsageError(f"record: {flag}: {exc}") from None
+    if seconds <= 0:
+        raise UsageError(f"record: {flag}: expected a duration above zero, got {text!r}")
+    return seconds
+
+
+def _make_lab(config: Any, on_message: Any) -> tuple[Any, bool]:
+    """A Lab; with the raw-message hook when the Lab offers one (events.jsonl then holds every message)."""
+    from tui.core.lab import Lab
+
+    try:
+        parameters = inspect.signature(Lab).parameters
+    except (TypeError, ValueError):
+        parameters = {}
+    if "on_message" in parameters:
+        return Lab(config, on_message=on_message), True
+    return Lab(config), False
+
+
+class Recorder:
+    """Runs a Lab for `duration_s` and writes what it saw; usable in-process (tests) and from the CLI."""
+
+    def __init__(self, config: Any, out_dir: Path, duration_s: float, plot_path: str | None = None,
+                 progress: Progress | None = None) -> None:
+        self.config = config
+        self.out_dir = out_dir
+        self.duration_s = duration_s
+        self.plot_path = plot_path
+        self.progress = progress
+        self.summary = SummaryBuilder(tuple(config.names))
+        self.stopped_early = False
+        self._messages: queue.SimpleQueue = queue.SimpleQueue()
+        self._points: dict[str, list[tuple[float, int, int, int, int]]] = {name: [] for name in config.names}
+        self._markers: dict[str, list[Any]] = {name: [] for name in config.names}
+        self._rss_now: dict[str, int] = {}
+        self._start_monotonic = 0.0
+        self.lab: Any = None
+
+    def _on_message(self, workload: str, message: Any, *rest: Any) -> None:
+        # Called from the Lab's reader threads: only queue, the main loop writes.
+        self._messages.put((time.monotonic() - self._start_monotonic, workload, message))
+
+    def run(self, stop: _StopFlag | None = None) -> dict[str, Any]:
+        files = RunFiles(self.out_dir)
+        self._start_monotonic = time.monotonic()
+        self.lab, hooked = _make_lab(self.config, self._on_message)
+        poll_sleep_s = max(0.005, min(0.05, self.config.sample_interval_s / 2))
+        try:
+            self.lab.start()
+            files.event({"t_s": 0.0, "workload": None, "type": "record",
+                         "event": "start", "duration_s": self.duration_s, "raw_messages": hooked})
+            while True:
+                self._drain(files, self.lab.poll())
+                t_s = float(self.lab.t_s)
+                if self.progress:
+                    self.progress.show(t_s, self._rss_now)
+                if t_s >= self.duration_s:
+                    break
+                if stop is not None and stop.stopped:
+                    self.stopped_early = True
+                    break
+                time.sleep(poll_sleep_s)
+        finally:
+            try:
+                if self.lab is not None:
+                    self.lab.stop()
+                    self._drain(files, self.lab.poll())
+            except Exception:  # noqa: BLE001 - stopping must not lose the files written so far
+                pass
+            if self.progress:
+                self.progress.end()
+            result = self.summary.result()
+            result["stopped_early"] = self.stopped_early
+            result["requested_duration_s"] = self.duration_s
+            files.event({"t_s": result["duration_s"], "workload": None, "type": "record", "event": "end",
+                         "stopped_early": self.stopped_early})
+            files.close()
+            (self.out_dir / "summary.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        if self.plot_path:
+            self._plot()
+        return result
+
+    def _drain(self, files: RunFiles, update: LabUpdate) -> None:
+        for sample in update.samples:
+            files.sample(sample)
+            self.summary.add_sample(sample)
+            self._rss_now[sample.workload] = sample.kernel.rss_bytes
+            if self.plot_path:
+                heap = sample.heap
+                self._points.setdefault(sample.workload, []).append((
+                    sample.t_s, sample.kernel.rss_bytes,
+                    heap.heap_inuse_bytes if heap else 0, heap.heap_released_bytes if heap else 0,
+                    sample.kernel.lazyfree_bytes,
+                ))
+        for line in update.trace_lines:
+            files.trace(line.t_s, line.workload, line.line)
+        for marker in update.markers:
+            if marker.kind in CHART_MARKER_KINDS:
+                self._markers.setdefault(marker.workload, []).append(marker)
+            files.event({"t_s": round(marker.t_s, 3), "workload": marker.workload, "type": "marker",
+                         "kind": marker.kind, "label": marker.label})
+        for status in update.statuses:
+            files.event({"t_s": round(float(self.lab.t_s), 3), "workload": status.name, "type": "status",
+                         **{k: v for k, v in dataclasses.asdict(status).items() if k != "name"}})
+        while True:
+            try:
+                t_s, workload, message = self._messages.get_nowait()
+            except queue.Empty:
+                break
+            record = message if isinstance(message, dict) else {"type": "raw", "line": str(message)}
+            files.event({"t_s": round(t_s, 3), "workload": workload, "message": record})
+            self.summary.add_message(workload, record)
+        files.flush()
+
+    def _plot(self) -> None:
+        from tui.core.svgchart import ChartMarker, write_chart
+
+        panels = {}
+        for name, points in self._points.items():
+            panels[name] = {
+                label: [(p[0], p[index + 1]) for p in points] for index, label in enumerate(PLOT_LINES)
+            }
+        markers = {
+            name: [ChartMarker(m.t_s, m.label) for m in marks] for name, marks in self._markers.items()
+        }
+        write_chart(self.plot_path, panels, markers, title=f"madvise-lab record: {Path(self.config.path).name}")
+
+
+def record_main(args: Any) -> int:
+    duration_s = _parse_positive_duration("--duration", args.duration)
+    interval_s = (
+        _parse_positive_duration("--sample-interval", args.sample_interval)
+        if getattr(args, "sample_interval", None) else None
+    )
+    if args.plot:
+        from tui.core.svgchart import check_plot_path
+
+        check_plot_path(args.plot)
+    out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"record: --out: expected a directory, {args.out!r} is a file")
+    from tui.core.config import load_config
+
+    config = load_config(getattr(args, "config", None))
+    if interval_s is not None:
+        config = dataclasses.replace(config, sample_interval_s=interval_s)
+    recorder = Recorder(config, out_dir, duration_s, args.plot, Progress(duration_s))
+    with _StopFlag() as stop:
+        result = recorder.run(stop)
+    print(format_table(result))
+    if recorder.stopped_early:
+        print(f"stopped early at {result['duration_s']:.1f}s; files are complete", file=sys.stderr)
+    print(f"wrote {os.path.join(args.out, 'samples.csv')}, trace.log, events.jsonl, summary.json"
+          + (f" and {args.plot}" if args.plot else ""))
+    return 0
