@@ -23,12 +23,15 @@ _SCVG_STATE = re.compile(
     r"^scvg(?P<n>-1|\d+)?: inuse: (?P<inuse>\d+), idle: (?P<idle>\d+), sys: (?P<sys>\d+), "
     r"released: (?P<released>\d+), consumed: (?P<consumed>\d+) \(MB\)\s*$"
 )
-# Go 1.19: "scav N KiB work, N KiB total, N% util"
-_SCAV_119 = re.compile(r"^scav (?P<work>\d+) KiB work, (?P<total>\d+) KiB total, (?P<util>\d+)% util\s*$")
-# Go 1.21+: "scav N KiB work (bg), N KiB work (eager), N KiB now, N% util" (the docs say "total")
+# Both scav formats end in " (forced)" after debug.FreeOSMemory, or " [controller reset]" when the
+# scavenger's pacing controller failed. "total"/"now" is all memory released so far.
+_SCAV_TAIL = r"(?P<util>\d+)% util(?: (?P<forced>\(forced\))| \[controller reset\])?\s*$"
+# Go 1.14-1.18: "scav GEN N KiB work, N KiB total, N% util"; Go 1.19-1.20 dropped GEN.
+_SCAV_119 = re.compile(r"^scav (?:(?P<gen>\d+) )?(?P<work>\d+) KiB work, (?P<total>\d+) KiB total, " + _SCAV_TAIL)
+# Go 1.21+: "scav N KiB work (bg), N KiB work (eager), N KiB now, N% util" (the docs say "total").
 _SCAV_NOW = re.compile(
     r"^scav (?P<bg>\d+) KiB work \(bg\), (?P<eager>\d+) KiB work \(eager\), "
-    r"(?P<now>\d+) KiB (?:now|total), (?P<util>\d+)% util\s*$"
+    r"(?P<now>\d+) KiB (?:now|total), " + _SCAV_TAIL
 )
 _CLASSIFY_GC = re.compile(r"^(gc \d+ @|GC forced)")
 _CLASSIFY_SCAV = re.compile(r"^(scvg(-1|\d+)?:|scav \d)")
@@ -58,17 +61,17 @@ class ScavTrace:
 
     fmt: str  # "scvg-released" | "scvg-state" | "scav-1.19" | "scav"
     released_bytes: int | None = None  # bytes this line says were released (scvg "N MB released", scav work)
-    cycle: int | None = None  # scvgN: N; -1 for FreeOSMemory; None for Go 1.13 "scvg:"
+    cycle: int | None = None  # scvgN: N (-1 for FreeOSMemory, None for Go 1.13 "scvg:"); scav GEN (1.14-1.18)
     inuse_bytes: int | None = None
     idle_bytes: int | None = None
     sys_bytes: int | None = None
-    total_released_bytes: int | None = None  # scvg state line: "released:" (all released so far)
+    total_released_bytes: int | None = None  # all released so far: scvg "released:", scav "total"/"now"
     consumed_bytes: int | None = None
     work_bytes: int | None = None
     work_bg_bytes: int | None = None
     work_eager_bytes: int | None = None
-    total_bytes: int | None = None  # scav: retained memory ("total" in 1.19, "now" later)
     util_percent: int | None = None
+    forced: bool = False  # scav line printed for debug.FreeOSMemory
 
 
 def classify(line: str) -> str:
@@ -129,16 +132,19 @@ def parse_line(line: str) -> GcTrace | ScavTrace | None:
             work_bytes=bg + eager,
             work_bg_bytes=bg,
             work_eager_bytes=eager,
-            total_bytes=int(m.group("now")) * KiB,
+            total_released_bytes=int(m.group("now")) * KiB,
             util_percent=int(m.group("util")),
+            forced=m.group("forced") is not None,
         )
     if m := _SCAV_119.match(text):
         work = int(m.group("work")) * KiB
         return ScavTrace(
             "scav-1.19",
             released_bytes=work,
+            cycle=_cycle(m.group("gen")),
             work_bytes=work,
-            total_bytes=int(m.group("total")) * KiB,
+            total_released_bytes=int(m.group("total")) * KiB,
             util_percent=int(m.group("util")),
+            forced=m.group("forced") is not None,
         )
     return None

@@ -1,0 +1,3 @@
+module madviselab/workload
+
+go 1.21
