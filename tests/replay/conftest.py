@@ -1,0 +1,74 @@
+"""A small hand-written record directory (the format `madvise-lab record` writes) and a fake clock."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+COLUMNS = ("t_s", "workload", "pid", "madvise", "rss_bytes", "anon_bytes", "lazyfree_bytes",
+           "heap_inuse_bytes", "heap_idle_bytes", "heap_released_bytes", "heap_sys_bytes", "gc_count")
+MiB = 1 << 20
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now_s = 1000.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+    def advance(self, seconds: float) -> None:
+        self.now_s += seconds
+
+
+def rows() -> list[dict]:
+    """Two workloads, 10 s at 0.5 s: free keeps RSS as LazyFree after 4 s, dontneed drops it; free switches mode at 7 s."""
+    out = []
+    for i in range(21):
+        t_s = i * 0.5
+        released = t_s >= 4.0
+        for name, pid in (("free", 101), ("dontneed", 102)):
+            mode = "MADV_DONTNEED" if name == "dontneed" or t_s >= 7.0 else "MADV_FREE"
+            rss = 256 * MiB + i * MiB
+            lazy = 0
+            if released:
+                lazy = 200 * MiB if name == "free" and t_s < 7.0 else 0
+                rss = rss if name == "free" and t_s < 7.0 else 56 * MiB + i * MiB
+            out.append(dict(t_s=f"{t_s:.3f}", workload=name, pid=pid, madvise=mode, rss_bytes=rss,
+                            anon_bytes=rss, lazyfree_bytes=lazy, heap_inuse_bytes=(56 if released else 256) * MiB,
+                            heap_idle_bytes=0, heap_released_bytes=(200 if released else 0) * MiB,
+                            heap_sys_bytes=256 * MiB, gc_count=i // 4))
+    return out
+
+
+@pytest.fixture
+def record_dir(tmp_path):
+    directory = tmp_path / "run"
+    directory.mkdir()
+    with open(directory / "samples.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows())
+    (directory / "trace.log").write_text(
+        "1.000 free gc 1 @1.000s 0%: 0.004+5696+0.013 ms clock, 0.009+1.2/1.2/5693+0.027 ms cpu, 256->256->256 MB, 257 MB goal, 2 P\n"
+        "4.000 free scvg2: 200 MB released\n"
+        "4.000 dontneed scvg2: 200 MB released\n"
+        "7.000 free lab: madvise MADV_FREE -> MADV_DONTNEED\n"
+        "8.000 free lab: pressure: limit 128 MiB\n"
+    )
+    events = [
+        {"t_s": 1.0, "workload": "free", "type": "event", "event": "gc", "n": 1},
+        {"t_s": 4.0, "workload": "free", "type": "event", "event": "scavenge", "released_bytes": 200 * MiB},
+        {"t_s": 7.0, "workload": "free", "type": "event", "event": "mode", "old": "MADV_FREE", "new": "MADV_DONTNEED"},
+        "junk",
+    ]
+    (directory / "events.jsonl").write_text("\n".join(json.dumps(e) for e in events) + "\nnot json\n")
+    (directory / "summary.json").write_text("{}")
+    return directory
+
+
+@pytest.fixture
+def clock():
+    return FakeClock()
