@@ -6,16 +6,22 @@ import sys
 MADVISE = {"free": mmap.MADV_FREE, "dontneed": mmap.MADV_DONTNEED}
 
 
-def main() -> None:
-    size_bytes = int(sys.argv[1])
-    region = mmap.mmap(-1, size_bytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+def touch(region: mmap.mmap, size_bytes: int) -> None:
     chunk = b"\x5a" * (1 << 20)
     for offset in range(0, size_bytes, len(chunk)):
         region[offset:offset + len(chunk)] = chunk
     print("touched", flush=True)
+
+
+def main() -> None:
+    size_bytes = int(sys.argv[1])
+    region = mmap.mmap(-1, size_bytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    touch(region, size_bytes)
     for line in sys.stdin:
         command = line.strip()
-        if command in MADVISE:
+        if command == "touch":
+            touch(region, size_bytes)
+        elif command in MADVISE:
             region.madvise(MADVISE[command])
             print("released", flush=True)
         elif command == "count":

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -108,6 +109,25 @@ def test_squeeze_reclaims_lazyfree_pages(child_in):
     assert Path(cgroup.path, "memory.limit_in_bytes").read_text().strip() != str(result.limit_bytes)
 
 
+def test_workload_growing_under_squeeze_waits_instead_of_dying_and_is_relieved(child_in):
+    cgroup, child = child_in("grow")
+    assert child.ask("free") == "released"
+    assert cgroup.squeeze(child.footprint_bytes(), MARGIN_BYTES, STEP_BYTES).ok
+    assert cgroup.relieve_if_stuck() is None
+
+    child.proc.stdin.write("touch\n")  # needs 256 MiB again, far above the squeezed limit
+    child.proc.stdin.flush()
+    deadline = time.monotonic() + 20
+    while not cgroup.under_oom() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert cgroup.under_oom()
+    relief = cgroup.relieve_if_stuck()
+
+    assert relief is not None and relief.ok and "released" in relief.message
+    assert child.proc.stdout.readline().strip() == "touched"  # woke up and finished, not OOM-killed
+    assert child.proc.poll() is None
+
+
 def test_squeeze_before_release_reports_nothing_reclaimable(child_in):
     cgroup, child = child_in("inuse")
     before = child.smaps()
@@ -204,6 +224,19 @@ def test_unwritable_root_is_unavailable_with_a_reason(root, expected):
         manager.remove_all()
         with pytest.raises(CgroupUnavailable, match=expected):
             manager.create("free")
+
+
+def test_v2_hierarchy_without_memory_controller_is_unavailable():
+    root = "/sys/fs/cgroup/unified"
+    try:
+        controllers = Path(root, "cgroup.controllers").read_text().split()
+    except OSError:
+        pytest.skip(f"no cgroup v2 hierarchy at {root}")
+    if "memory" in controllers:
+        pytest.skip(f"{root} has the memory controller")
+    manager = CgroupManager(root)
+    assert not manager.available and manager.version == 2
+    assert "no memory controller" in manager.reason
 
 
 def test_read_only_cgroup_dir_is_not_writable(tmp_path):

@@ -153,9 +153,12 @@ def _probe(root: str) -> tuple[int | None, str | None]:
     elif os.path.exists(os.path.join(root, "cgroup.subtree_control")):
         version = 2
         try:
+            available = _read(os.path.join(root, "cgroup.controllers")).split()
             enabled = _read(os.path.join(root, "cgroup.subtree_control")).split()
         except OSError as exc:
-            return 2, f"{root}: cannot read cgroup.subtree_control ({exc.strerror})"
+            return 2, f"{root}: cannot read its cgroup controllers ({exc.strerror})"
+        if "memory" not in available:
+            return 2, f"no memory controller in {root}/cgroup.controllers (is it bound to cgroup v1?)"
         if "memory" not in enabled:
             try:
                 _write(os.path.join(root, "cgroup.subtree_control"), b"+memory")
@@ -217,6 +220,17 @@ class WorkloadCgroup:
             return "under_oom 1" in _read(self._file("memory.oom_control"))
         except OSError:
             return False
+
+    def relieve_if_stuck(self) -> PressureResult | None:
+        """Release the squeeze if the workload waits for memory it cannot get; call it every sample."""
+        if not self.under_oom():
+            return None
+        result = self.release()
+        if not result.ok:
+            return result
+        return PressureResult(True, None, 0, result.seconds,
+                              f"pressure {self.workload}: the workload needed more than the squeezed limit and "
+                              f"was waiting (no OOM kill); released, limit back to unlimited")
 
     def squeeze(self, footprint_bytes: int, margin_bytes: int, step_bytes: int) -> PressureResult:
         """Lower the limit step by step toward footprint + margin (never below) and measure the reclaim."""
