@@ -1,0 +1,223 @@
+"""Kernel truth: a plain thread reading /proc/PID/statm every tick and smaps_rollup when it can have changed."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from tui.core.model import KernelMemory
+
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+# smaps_rollup is a page walk (~3-8 ms per resident GiB); statm is a counter read (~1 us). Reading the
+# rollup only when statm moved, when told a release happened, or at least this often keeps LazyFree
+# fresh (MADV_FREE does not change RSS, so statm alone cannot see it) at a fraction of the cost.
+ROLLUP_MAX_AGE_S = 1.0
+_ROLLUP_FIELDS = re.compile(rb"^(Rss|Anonymous|LazyFree|Swap):\s+(\d+) kB", re.M)
+
+# callback(pid, t_s, memory): memory is None once the process is gone (then the pid is forgotten).
+SampleCallback = Callable[[int, float, "KernelMemory | None"], None]
+
+
+def parse_smaps_rollup(text: bytes) -> KernelMemory | None:
+    """Rss, Anonymous, LazyFree and Swap (bytes) from smaps_rollup; None when empty (a zombie has no mm)."""
+    fields = {name: int(kib) * 1024 for name, kib in _ROLLUP_FIELDS.findall(text)}
+    if b"Rss" not in fields:
+        return None
+    return KernelMemory(fields[b"Rss"], fields.get(b"Anonymous", 0), fields.get(b"LazyFree", 0),
+                        fields.get(b"Swap", 0))
+
+
+def parse_statm_rss_pages(text: bytes) -> int | None:
+    parts = text.split()
+    return int(parts[1]) if len(parts) > 1 else None
+
+
+def read_smaps_rollup(pid: int) -> KernelMemory | None:
+    """A one-off read (tests, tools); the sampler keeps its files open instead."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as file:
+            return parse_smaps_rollup(file.read())
+    except OSError:
+        return None
+
+
+class _Watched:
+    """One pid's kept file descriptors and last figures."""
+
+    __slots__ = ("pid", "statm_fd", "rollup_fd", "rss_pages", "memory", "rollup_at", "stale")
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.statm_fd = os.open(f"/proc/{pid}/statm", os.O_RDONLY)
+        try:
+            self.rollup_fd = os.open(f"/proc/{pid}/smaps_rollup", os.O_RDONLY)
+        except OSError:
+            os.close(self.statm_fd)
+            raise
+        self.rss_pages: int | None = None
+        self.memory: KernelMemory | None = None
+        self.rollup_at = 0.0
+        self.stale = True
+
+    def close(self) -> None:
+        for fd in (self.statm_fd, self.rollup_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+@dataclass(frozen=True, slots=True)
+class SamplerStats:
+    """Read counts and time spent, for the benchmark."""
+
+    ticks: int
+    statm_reads: int
+    rollup_reads: int
+    statm_s: float
+    rollup_s: float
+    samples: int
+
+
+class Sampler:
+    """Samples registered pids every `interval_s` on its own thread; `invalidate(pid)` forces a fresh rollup now."""
+
+    def __init__(self, interval_s: float, callback: SampleCallback, *, t0: float | None = None,
+                 rollup_max_age_s: float = ROLLUP_MAX_AGE_S, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval_s = interval_s
+        self._callback = callback
+        self._clock = clock
+        self._t0 = clock() if t0 is None else t0
+        self._rollup_max_age_s = rollup_max_age_s
+        self._lock = threading.Lock()
+        self._watched: dict[int, _Watched] = {}
+        self._urgent: set[int] = set()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._ticks = self._statm_reads = self._rollup_reads = self._samples = 0
+        self._statm_s = self._rollup_s = 0.0
+
+    # --- called from any thread ---
+
+    def add(self, pid: int) -> bool:
+        """Start sampling `pid`; False when it is already gone."""
+        with self._lock:
+            if pid in self._watched:
+                return True
+            try:
+                self._watched[pid] = _Watched(pid)
+            except OSError:
+                return False
+        self.invalidate(pid)
+        return True
+
+    def remove(self, pid: int) -> None:
+        with self._lock:
+            watched = self._watched.pop(pid, None)
+            self._urgent.discard(pid)
+        if watched is not None:
+            watched.close()
+
+    def invalidate(self, pid: int) -> None:
+        """The pid's memory just changed (release, alloc, ...): read its rollup and report it now."""
+        with self._lock:
+            watched = self._watched.get(pid)
+            if watched is None:
+                return
+            watched.stale = True
+            self._urgent.add(pid)
+        self._wake.set()
+
+    @property
+    def pids(self) -> tuple[int, ...]:
+        with self._lock:
+            return tuple(self._watched)
+
+    def stats(self) -> SamplerStats:
+        return SamplerStats(self._ticks, self._statm_reads, self._rollup_reads, self._statm_s, self._rollup_s,
+                            self._samples)
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="madvise-lab-sampler", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2)
+        with self._lock:
+            watched, self._watched = list(self._watched.values()), {}
+        for w in watched:
+            w.close()
+
+    # --- the sampling thread ---
+
+    def _run(self) -> None:
+        next_tick = self._clock()
+        while not self._stopping.is_set():
+            timeout = next_tick - self._clock()
+            if timeout > 0 and self._wake.wait(timeout):
+                self._wake.clear()
+                with self._lock:
+                    urgent, self._urgent = self._urgent, set()
+                if self._stopping.is_set():
+                    break
+                if urgent and next_tick - self._clock() > 0:
+                    self.sample_pids(urgent)
+                    continue
+            next_tick = max(next_tick + self.interval_s, self._clock())  # skip ticks we missed, never burst
+            self.tick()
+
+    def tick(self) -> None:
+        """Sample every watched pid once (the thread calls this; tests may too)."""
+        self._ticks += 1
+        with self._lock:
+            self._urgent.clear()
+        self.sample_pids(self.pids)
+
+    def sample_pids(self, pids) -> None:
+        for pid in pids:
+            with self._lock:
+                watched = self._watched.get(pid)
+            if watched is None:
+                continue
+            memory = self._read(watched)
+            t_s = self._clock() - self._t0
+            if memory is None:
+                self.remove(pid)
+                self._callback(pid, t_s, None)
+            else:
+                self._samples += 1
+                self._callback(pid, t_s, memory)
+
+    def _read(self, watched: _Watched) -> KernelMemory | None:
+        started = time.perf_counter()
+        try:
+            rss_pages = parse_statm_rss_pages(os.pread(watched.statm_fd, 256, 0))
+        except OSError:
+            return None
+        finally:
+            self._statm_reads += 1
+            self._statm_s += time.perf_counter() - started
+        now = self._clock()
+        if (watched.stale or rss_pages != watched.rss_pages or not rss_pages
+                or now - watched.rollup_at >= self._rollup_max_age_s):
+            watched.stale = False
+            watched.rss_pages = rss_pages
+            watched.rollup_at = now
+            started = time.perf_counter()
+            try:
+                watched.memory = parse_smaps_rollup(os.pread(watched.rollup_fd, 4096, 0))
+            except OSError:
+                watched.memory = None
+            finally:
+                self._rollup_reads += 1
+                self._rollup_s += time.perf_counter() - started
+        return watched.memory
