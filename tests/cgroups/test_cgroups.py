@@ -207,6 +207,34 @@ def test_cleanup_stale_removes_dirs_of_dead_dashboards_only(manager):
         os.rmdir(alive)
 
 
+DASHBOARD = """
+import subprocess, sys
+from tui.core.cgroups import CgroupManager
+cgroup = CgroupManager().create("free")
+subprocess.Popen(["sleep", "30"], preexec_fn=cgroup.preexec)
+print(cgroup.path, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_cgroups_of_a_sigkilled_dashboard_are_removed_at_next_start(manager):
+    dashboard = subprocess.Popen([sys.executable, "-c", DASHBOARD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 text=True, cwd=Path(__file__).parents[2])
+    path = dashboard.stdout.readline().strip()
+    orphan_pids = [int(p) for p in Path(path, "cgroup.procs").read_text().split()]
+    dashboard.kill()
+    dashboard.wait()
+    try:
+        assert os.path.isdir(path) and orphan_pids  # a crash leaves the cgroup and its workload behind
+
+        removed = CgroupManager().cleanup_stale()
+
+        assert path in removed and not os.path.exists(path)
+    finally:
+        for pid in orphan_pids:
+            os.kill(pid, 9)
+
+
 @pytest.mark.parametrize("root, expected", [
     ("/proc/self", "is not a memory cgroup"),
     ("/nonexistent/madvise-lab", "does not exist"),
