@@ -36,7 +36,7 @@ class Recording:
     samples: tuple[Sample, ...]
     trace_lines: tuple[TraceLine, ...]
     markers: tuple[Marker, ...]
-    exits: dict[str, tuple[float, int | None, str | None]]
+    statuses: tuple[tuple[float, WorkloadStatus], ...]  # as recorded, (t_s, status) sorted by time
 
     @property
     def duration_s(self) -> float:
@@ -105,51 +105,61 @@ def read_trace_log(path: str) -> tuple[TraceLine, ...]:
 
 
 def _event_marker(event: dict) -> Marker | None:
-    """A chart marker for the events worth marking: mode switches, pressure steps, GCs, scavenges, restarts."""
+    """A chart marker: the recorder's own `marker` records, else protocol events worth marking."""
     t_s = event.get("t_s", event.get("t"))
-    workload = event.get("workload", event.get("name", ""))
-    name = event.get("event", event.get("do", event.get("type")))
-    if not isinstance(t_s, (int, float)) or not isinstance(name, str):
+    workload = event.get("workload") or ""
+    if not isinstance(t_s, (int, float)):
         return None
-    if name in ("mode", "set_madvise"):
-        old, new = event.get("old"), event.get("new", event.get("value"))
-        label = f"{old}→{new}" if old else str(new)
-        return Marker(float(t_s), workload, "mode", label)
+    if event.get("type") == "marker" and isinstance(event.get("kind"), str):
+        return Marker(float(t_s), workload, event["kind"], str(event.get("label", "")))
+    message = event.get("message") if isinstance(event.get("message"), dict) else event
+    name = message.get("event")
+    if name == "mode":
+        old, new = message.get("old"), message.get("new")
+        return Marker(float(t_s), workload, "mode", f"{old}→{new}" if old else str(new))
     if name in ("pressure", "release_pressure"):
-        limit = event.get("limit_bytes")
-        label = name if limit is None else f"{name} {int(limit) >> 20} MiB"
-        return Marker(float(t_s), workload, "pressure", label)
+        return Marker(float(t_s), workload, "pressure", name)
     if name == "gc":
-        return Marker(float(t_s), workload, "gc", f"gc {event.get('n', '')}".strip())
+        return Marker(float(t_s), workload, "gc", f"gc {message.get('n', '')}".strip())
     if name == "scavenge":
         return Marker(float(t_s), workload, "scavenge", "scavenge")
-    if name == "restart":
-        return Marker(float(t_s), workload, "restart", "restart")
     return None
 
 
-def read_events(path: str) -> tuple[tuple[Marker, ...], dict[str, tuple[float, int | None, str | None]]]:
-    """events.jsonl → chart markers and each workload's exit (time, code, reason); junk lines are skipped."""
-    markers: list[Marker] = []
-    exits: dict[str, tuple[float, int | None, str | None]] = {}
-    if not os.path.exists(path):
-        return (), exits
-    with open(path, errors="replace") as f:
-        for raw in f:
-            try:
-                event = json.loads(raw)
-            except json.JSONDecodeError:
-                continue
-            if not isinstance(event, dict):
-                continue
-            if (marker := _event_marker(event)) is not None:
-                markers.append(marker)
-            if event.get("event") == "exit" and isinstance(event.get("t_s", event.get("t")), (int, float)):
-                code = event.get("exit_code", event.get("code"))
-                exits[event.get("workload", "")] = (float(event.get("t_s", event.get("t"))),
-                                                    code if isinstance(code, int) else None, event.get("reason"))
+def _event_status(event: dict) -> WorkloadStatus | None:
+    """A recorded lifecycle change (the recorder writes each status a poll brought)."""
+    if event.get("type") != "status" or not isinstance(event.get("workload"), str):
+        return None
+    try:
+        return WorkloadStatus(event["workload"], event.get("pid"), str(event["state"]), event.get("exit_code"),
+                              str(event.get("madvise", "")), event.get("last_error"))
+    except KeyError:
+        return None
+
+
+def read_events(path: str) -> tuple[tuple[Marker, ...], tuple[tuple[float, WorkloadStatus], ...]]:
+    """events.jsonl → chart markers and timed statuses; junk lines are skipped.
+
+    The recorder writes each marker once as a `marker` record and also the raw protocol messages; when
+    marker records exist, raw messages are not turned into markers again.
+    """
+    records: list[dict] = []
+    if os.path.exists(path):
+        with open(path, errors="replace") as f:
+            for raw in f:
+                try:
+                    event = json.loads(raw)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(event, dict) and isinstance(event.get("t_s", event.get("t")), (int, float)):
+                    records.append(event)
+    has_marker_records = any(r.get("type") == "marker" for r in records)
+    markers = [m for r in records if not has_marker_records or r.get("type") == "marker"
+               if (m := _event_marker(r)) is not None]
+    statuses = [(float(r.get("t_s", r.get("t"))), st) for r in records if (st := _event_status(r)) is not None]
     markers.sort(key=lambda m: m.t_s)
-    return tuple(markers), exits
+    statuses.sort(key=lambda x: x[0])
+    return tuple(markers), tuple(statuses)
 
 
 def _markers_from_trace(trace_lines: Iterable[TraceLine]) -> list[Marker]:
@@ -174,12 +184,12 @@ def load_recording(directory: str) -> Recording:
     if not samples:
         raise UsageError(f"{os.path.join(directory, 'samples.csv')}: no samples to replay")
     trace_lines = read_trace_log(os.path.join(directory, "trace.log"))
-    markers, exits = read_events(os.path.join(directory, "events.jsonl"))
+    markers, statuses = read_events(os.path.join(directory, "events.jsonl"))
     kinds = {m.kind for m in markers}
     extra = [m for m in _markers_from_trace(trace_lines) if m.kind not in kinds]
     all_markers = tuple(sorted((*markers, *extra), key=lambda m: m.t_s))
     names = tuple(dict.fromkeys(s.workload for s in samples))
-    return Recording(names, samples, trace_lines, all_markers, exits)
+    return Recording(names, samples, trace_lines, all_markers, statuses)
 
 
 class ReplayLab:
@@ -198,6 +208,7 @@ class ReplayLab:
         self._sample_times = [s.t_s for s in self.recording.samples]
         self._trace_times = [x.t_s for x in self.recording.trace_lines]
         self._marker_times = [m.t_s for m in self.recording.markers]
+        self._status_times = [t for t, _ in self.recording.statuses]
         self._first_seen = {}
         self._last_seen = {}
         for s in self.recording.samples:
@@ -282,14 +293,20 @@ class ReplayLab:
             if i >= 0 else None
         pid = latest.pid if latest else None
         madvise = latest.madvise if latest else ""
-        exit_info = self.recording.exits.get(name)
-        if exit_info is not None and position_s >= exit_info[0]:
-            return WorkloadStatus(name, pid, "exited", exit_info[1], madvise, exit_info[2])
+        recorded = self._recorded_status(name, position_s)
+        if recorded is not None:
+            state = "paused" if self.paused and recorded.state == "running" else recorded.state
+            return WorkloadStatus(name, recorded.pid or pid, state, recorded.exit_code, madvise or recorded.madvise,
+                                  recorded.last_error)
         if position_s < self._first_seen.get(name, 0.0):
             return WorkloadStatus(name, pid, "starting", None, madvise)
         if position_s > self._last_seen.get(name, 0.0) + EXITED_AFTER_S and position_s < self.duration_s:
             return WorkloadStatus(name, pid, "exited", None, madvise)
         return WorkloadStatus(name, pid, "paused" if self.paused else "running", None, madvise)
+
+    def _recorded_status(self, name: str, position_s: float) -> WorkloadStatus | None:
+        i = bisect.bisect_right(self._status_times, position_s)
+        return next((st for _, st in reversed(self.recording.statuses[:i]) if st.name == name), None)
 
     def status(self, name: str) -> WorkloadStatus:
         if name not in self._series:
