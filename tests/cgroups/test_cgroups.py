@@ -92,7 +92,8 @@ def test_squeeze_reclaims_lazyfree_pages(child_in):
     after = child.smaps()
     lazyfree_drop = before["LazyFree"] - after["LazyFree"]
     rss_drop = before["Rss"] - after["Rss"]
-    print(f"\n{result.message}; Rss {before['Rss'] // MIB} → {after['Rss'] // MIB} MiB, "
+    print("\n" + "\n".join(result.step_lines))
+    print(f"{result.message}; Rss {before['Rss'] // MIB} → {after['Rss'] // MIB} MiB, "
           f"LazyFree {before['LazyFree'] // MIB} → {after['LazyFree'] // MIB} MiB")
     assert result.ok, result.message
     assert after["LazyFree"] <= 0.10 * before["LazyFree"]
@@ -100,6 +101,9 @@ def test_squeeze_reclaims_lazyfree_pages(child_in):
     assert result.limit_bytes is not None and result.limit_bytes >= before["Rss"] - before["LazyFree"] + MARGIN_BYTES
     assert result.reclaimed_bytes >= 0.9 * lazyfree_drop
     assert "\n" not in result.message and "reclaimed" in result.message
+    assert len(result.step_lines) >= SIZE_BYTES // STEP_BYTES - 1
+    assert f"in {len(result.step_lines)} steps" in result.message
+    assert all("limit" in line and "reclaimed" in line for line in result.step_lines)
     # Reclaimed pages read back as zeros: the kernel really dropped them.
     assert int(child.ask("count")) >= 0.9 * lazyfree_drop
     assert child.proc.poll() is None

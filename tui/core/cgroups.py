@@ -34,6 +34,8 @@ class PressureResult:
     reclaimed_bytes: int
     seconds: float
     message: str
+    # One line per accepted step ("pressure free: step 2: limit 136 MiB, reclaimed 64 MiB in 0.01 s").
+    step_lines: tuple[str, ...] = ()
 
 
 def _mib(n_bytes: int) -> str:
@@ -234,6 +236,7 @@ class WorkloadCgroup:
 
     def squeeze(self, footprint_bytes: int, margin_bytes: int, step_bytes: int) -> PressureResult:
         """Lower the limit step by step toward footprint + margin (never below) and measure the reclaim."""
+        self._step_lines: list[str] = []
         floor_bytes = -(-(footprint_bytes + margin_bytes) // _PAGE_BYTES) * _PAGE_BYTES
         step_bytes = max(step_bytes, _PAGE_BYTES)
         try:
@@ -265,14 +268,17 @@ class WorkloadCgroup:
         after_bytes = self.usage_bytes()
         reclaimed = max(0, before_bytes - after_bytes)
         if steps == 0:
-            return PressureResult(False, None, reclaimed, kernel_s,
-                                  f"pressure {self.workload}: {NOTHING_RECLAIMABLE} "
-                                  f"(usage {_mib(before_bytes)}{stopped})")
+            message = f"pressure {self.workload}: {NOTHING_RECLAIMABLE} (usage {_mib(before_bytes)}{stopped})"
+            return PressureResult(False, None, reclaimed, kernel_s, message)
         target = _mib(lowest) if lowest is not None else _mib(after_bytes)
-        return PressureResult(True, lowest, reclaimed, kernel_s,
-                              f"pressure {self.workload}: {verb} {_mib(before_bytes)} → {target} in {steps} "
-                              f"step{'s' if steps != 1 else ''}, reclaimed {_mib(reclaimed)} in {kernel_s:.2f} s"
-                              f"{stopped}")
+        message = (f"pressure {self.workload}: {verb} {_mib(before_bytes)} → {target} in {steps} "
+                   f"step{'s' if steps != 1 else ''}, reclaimed {_mib(reclaimed)} in {kernel_s:.2f} s{stopped}")
+        return PressureResult(True, lowest, reclaimed, kernel_s, message, tuple(self._step_lines))
+
+    def _record_step(self, what: str, usage_before_bytes: int, seconds: float) -> None:
+        reclaimed = max(0, usage_before_bytes - self.usage_bytes())
+        self._step_lines.append(f"pressure {self.workload}: step {len(self._step_lines) + 1}: {what}, "
+                                f"reclaimed {_mib(reclaimed)} in {seconds:.3f} s")
 
     def _squeeze_v1(self, before_bytes: int, floor_bytes: int, step_bytes: int) -> PressureResult:
         limit_file = self._file("memory.limit_in_bytes")
@@ -280,6 +286,7 @@ class WorkloadCgroup:
         self._oom_kill(False)
         lowest, steps, kernel_s, stopped = None, 0, 0.0, ""
         for target in self._targets(before_bytes, floor_bytes, step_bytes):
+            usage_bytes = self.usage_bytes()
             start = time.perf_counter()
             try:
                 _write(limit_file, str(target).encode())
@@ -291,8 +298,10 @@ class WorkloadCgroup:
                     break
                 self._oom_kill(True)
                 return self._failed(f"cannot write {limit_file}: {exc.strerror}")
-            kernel_s += time.perf_counter() - start
+            step_s = time.perf_counter() - start
+            kernel_s += step_s
             lowest, steps = target, steps + 1
+            self._record_step(f"limit {_mib(target)}", usage_bytes, step_s)
         if steps == 0:
             self._oom_kill(True)
         return self._summary(before_bytes, lowest, steps, kernel_s, stopped)
@@ -307,7 +316,8 @@ class WorkloadCgroup:
         reclaim_file = self._file("memory.reclaim")
         steps, kernel_s, stopped = 0, 0.0, ""
         for _ in self._targets(before_bytes, floor_bytes, step_bytes):
-            want = min(step_bytes, self.usage_bytes() - floor_bytes)
+            usage_bytes = self.usage_bytes()
+            want = min(step_bytes, usage_bytes - floor_bytes)
             if want < _PAGE_BYTES:
                 break
             start = time.perf_counter()
@@ -320,8 +330,10 @@ class WorkloadCgroup:
                                else f"; the kernel could not reclaim {_mib(want)} (EAGAIN)")
                     break
                 return self._failed(f"cannot write {reclaim_file}: {exc.strerror}")
-            kernel_s += time.perf_counter() - start
+            step_s = time.perf_counter() - start
+            kernel_s += step_s
             steps += 1
+            self._record_step(f"memory.reclaim {_mib(want)}", usage_bytes, step_s)
         return self._summary(before_bytes, None, steps, kernel_s, stopped, verb="usage")
 
     def _squeeze_v2_high(self, before_bytes: int, floor_bytes: int, step_bytes: int) -> PressureResult:
@@ -334,7 +346,8 @@ class WorkloadCgroup:
                 _write(high_file, str(target).encode())
             except OSError as exc:
                 return self._failed(f"cannot write {high_file}: {exc.strerror}")
-            kernel_s += time.perf_counter() - start
+            step_s = time.perf_counter() - start
+            kernel_s += step_s
             # memory.high never refuses: a step that reclaimed nothing means nothing more is reclaimable,
             # and leaving high below usage would only throttle the workload.
             if self.usage_bytes() >= usage_bytes and self.usage_bytes() > target:
@@ -342,6 +355,7 @@ class WorkloadCgroup:
                 stopped = ", then nothing more reclaimable" if steps else ""
                 break
             lowest, steps = target, steps + 1
+            self._record_step(f"memory.high {_mib(target)}", usage_bytes, step_s)
         return self._summary(before_bytes, lowest, steps, kernel_s, stopped)
 
     def release(self) -> PressureResult:
