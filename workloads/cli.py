@@ -1,0 +1,71 @@
+"""`python -m workloads` command line: argparse generated from OPTIONS; a bad value is one line and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from workloads.options import OPTIONS
+from workloads.units import format_duration, format_size
+
+EXIT_USAGE = 2
+PROG = "python -m workloads"
+
+
+class UsageError(Exception):
+    """A bad flag or value: printed as one line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's default prints the whole usage first
+        raise UsageError(f"{PROG}: {message}")
+
+
+def _default_text(option) -> str:
+    if option.kind == "size":
+        return format_size(option.default)
+    if option.kind == "duration":
+        return format_duration(option.default)
+    return str(option.default)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="A Go-like heap on real private anonymous memory that releases idle pages with a switchable "
+                    "madvise flag. Speaks JSON lines: messages on stdout, commands on stdin (docs/protocol.md).",
+    )
+    for option in OPTIONS:
+        parser.add_argument(option.flag, dest=option.name, metavar=option.name.upper(), default=None,
+                            help=f"{option.help}. Accepts {option.accepts()}. Default: {_default_text(option)}.".replace("%", "%%"))
+    return parser
+
+
+def parse_options(argv: list[str]) -> dict[str, Any]:
+    """Parsed option values (defaults filled in); raises UsageError naming the flag and what it accepts."""
+    namespace = build_parser().parse_args(argv)
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        raw = getattr(namespace, option.name)
+        if raw is None:
+            values[option.name] = option.default
+            continue
+        try:
+            values[option.name] = option.parse(raw)
+        except ValueError:
+            raise UsageError(f"{PROG}: {option.flag}: expected {option.accepts()}, got {raw!r}") from None
+    if values["gogc"] < -1:
+        raise UsageError(f"{PROG}: --gogc: expected -1 (off) or a whole number >= 0, got {values['gogc']}")
+    return values
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        opts = parse_options(sys.argv[1:] if argv is None else argv)
+    except UsageError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    from workloads.runtime import run
+
+    return run(opts)

@@ -1,0 +1,339 @@
+"""The workload process: pattern, heap, GC and scavenger driven by one loop on a monotonic clock, talking JSON lines."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+from typing import Any, Callable
+
+from workloads import madvise as mv
+from workloads import protocol, trace
+from workloads.gc import Pacer, collect
+from workloads.heap import Heap, Span
+from workloads.patterns import make_pattern
+from workloads.scavenger import Plan, Scavenger, release
+
+GIB = 1 << 30
+KEEPALIVE_S = 1.0  # stats are sent at least this often even when nothing changes
+_EOF = object()
+
+
+class Runtime:
+    """Everything one workload does, driven by `tick(now_s)` and `handle(command)`; the clock is the caller's."""
+
+    def __init__(self, opts: dict[str, Any], write: Callable[[str], None], heap: Heap | None = None,
+                 clock: Callable[[], float] | None = None) -> None:
+        self.opts = opts
+        self.clock = clock or (lambda: self.now_s)  # message timestamps; decisions use now_s
+        self.write = write
+        self.heap = heap or Heap(opts["arena_size"])
+        self.pacer = Pacer(opts["gogc"], opts["forced_gc_period"])
+        self.scavenger = Scavenger(opts["scavenger"], opts["scavenge_period"], opts["scavenge_idle"])
+        self.pattern = make_pattern(opts)
+        self.mode = opts["madvise"]
+        self.fmt = opts["trace_format"]
+        self.garbage: list[Span] = []
+        self.manual: list[Span] = []
+        self.gc_count = 0
+        self.gc_cpu_s = 0.0
+        self.now_s = 0.0
+        self.paused_at_s: float | None = None
+        self.paused_total_s = 0.0
+        self.pattern_next_s = 0.0
+        self.last_stats: tuple | None = None
+        self.last_stats_s = -1e9
+        self.exit_reason: str | None = None
+        self._batch = {"alloc": 0, "reused": 0, "reuse_s": 0.0, "modes": {}}
+
+    # ---- output ---------------------------------------------------------------------------------------
+    def emit(self, type_: str, **fields: Any) -> None:
+        self.write(protocol.encode(type_, self.clock(), **fields))
+
+    def event(self, name: str, **fields: Any) -> None:
+        self.emit("event", event=name, **fields)
+
+    def trace_line(self, line: str, kind: str) -> None:
+        self.emit("trace", line=line, kind=kind)
+
+    def error(self, message: str, **fields: Any) -> None:
+        self.emit("error", message=message, **fields)
+
+    def send_stats(self) -> None:
+        s = self.heap.stats()
+        figures = (s.inuse, s.idle, s.released, s.sys, self.pacer.goal_bytes, self.gc_count, self.mode)
+        self.emit("stats", heap_inuse=s.inuse, heap_idle=s.idle, heap_released=s.released, heap_sys=s.sys,
+                  heap_goal=self.pacer.goal_bytes, gc=self.gc_count, madvise=self.mode)
+        self.last_stats, self.last_stats_s = figures, self.now_s
+
+    def maybe_stats(self) -> None:
+        """Stats every stats_interval while figures change, every second otherwise."""
+        since_s = self.now_s - self.last_stats_s
+        s = self.heap.stats()
+        figures = (s.inuse, s.idle, s.released, s.sys, self.pacer.goal_bytes, self.gc_count, self.mode)
+        if since_s >= KEEPALIVE_S or (figures != self.last_stats and since_s >= self.opts["stats_interval"]):
+            self.send_stats()
+
+    def hello(self) -> None:
+        self.emit("hello", pid=os.getpid(), kind="python", madvise=self.mode, options=self.opts)
+
+    # ---- the mutator (what patterns and commands call) -------------------------------------------------
+    def alloc(self, n_bytes: int) -> Span | None:
+        if n_bytes <= 0:
+            return None
+        got = self.heap.alloc(n_bytes, self.now_s)
+        self._batch["alloc"] += got.span.n_bytes
+        if got.reused_bytes:
+            self._batch["reused"] += got.reused_bytes
+            self._batch["reuse_s"] += got.reuse_s
+            modes = self._batch["modes"]
+            modes[got.released_with] = modes.get(got.released_with, 0) + got.reused_bytes
+        if self.pacer.reached_goal(self.heap.stats().inuse):
+            self.flush_allocs()
+            self.run_gc(forced=False, reason="goal")
+        return got.span
+
+    def drop(self, objects: list[Span | None]) -> None:
+        spans = [o for o in objects if o is not None]
+        if spans:
+            self.garbage.extend(spans)
+            self.event("free", bytes=sum(s.n_bytes for s in spans))
+
+    def flush_allocs(self) -> None:
+        """One alloc event (and one reuse event) per batch, so churn does not flood the pipe."""
+        b = self._batch
+        if b["alloc"]:
+            self.event("alloc", bytes=b["alloc"])
+        if b["reused"]:
+            mode = max(b["modes"], key=b["modes"].get)
+            ms_per_gib = b["reuse_s"] * 1000 / (b["reused"] / GIB)
+            self.event("reuse", bytes=b["reused"], seconds=round(b["reuse_s"], 6),
+                       ms_per_gib=round(ms_per_gib, 3), released_with=mode)
+            self.trace_line(trace.lab(f"reuse: wrote {b['reused'] >> 20} MiB released with {mode} at "
+                                      f"{ms_per_gib:.1f} ms/GiB"), "lab")
+        self._batch = {"alloc": 0, "reused": 0, "reuse_s": 0.0, "modes": {}}
+
+    # ---- GC and scavenging ------------------------------------------------------------------------------
+    def run_gc(self, forced: bool, reason: str) -> None:
+        if reason == "period":
+            self.trace_line(trace.GC_FORCED_LINE, "gc")
+        self.gc_count += 1
+        goal = self.pacer.goal_bytes
+        result = collect(self.heap, self.garbage, self.gc_count, self.now_s, goal, forced, self.gc_cpu_s)
+        self.gc_cpu_s += sum(result.cycle.clock_ns) / 1e9
+        self.pacer.cycle_done(self.now_s, result.cycle.heap_live)
+        self.trace_line(trace.gctrace(result.cycle, self.fmt), "gc")
+        self.event("gc", n=self.gc_count, forced=forced or reason == "period", reason=reason,
+                   heap_before=result.cycle.heap_before, heap_after=result.cycle.heap_live, goal=goal)
+        self.send_stats()
+        plan = self.scavenger.after_gc(self.heap.idle_spans())
+        if plan is not None:
+            self.scavenge(plan)
+
+    def scavenge(self, plan: Plan) -> None:
+        done = release(self.heap, plan, self.mode)
+        if done.error is not None:
+            err = done.error
+            self.error(f"{self.mode} refused by the kernel: {os.strerror(err.errno)} (errno {err.errno}); "
+                       f"pages stay idle", flag=self.mode, errno=err.errno, kernel=mv.kernel_release())
+            self.trace_line(trace.lab(f"{self.mode} refused: errno {err.errno} on Linux {mv.kernel_release()}"),
+                            "lab")
+        if done.fallback:
+            self.trace_line(trace.lab(f"munmap: arena still partly in use, released idle spans with "
+                                      f"{done.fallback} instead"), "lab")
+        if done.n_bytes or plan.why == "forced" or (plan.gen is not None and self.opts["scavenger"] == "go1.12"):
+            for line in self._scav_lines(plan, done.n_bytes):
+                self.trace_line(line, "scav")
+        if done.n_bytes:
+            self.trace_line(trace.lab(f"{done.mode}: released {done.n_bytes >> 20} MiB in "
+                                      f"{done.madvise_s * 1000:.1f} ms"), "lab")
+        fields = {"fallback": done.fallback} if done.fallback else {}
+        self.event("scavenge", released_bytes=done.n_bytes, madvise=done.mode, madvise_s=round(done.madvise_s, 6),
+                   **fields)
+        self.send_stats()
+
+    def _scav_lines(self, plan: Plan, released: int) -> list[str]:
+        s = self.heap.stats()
+        forced = plan.why == "forced"
+        if self.fmt == "go1.12":
+            return trace.scvg_lines(plan.gen, released, s.inuse, s.idle + s.released, s.sys, s.released)
+        retained = s.inuse + s.idle
+        if self.fmt == "go1.19":
+            return [trace.scav_line_119(released, s.released, s.inuse, retained, forced)]
+        bg, eager = (released, 0) if plan.why == "bg" else (0, released)
+        return [trace.scav_line_121(bg, eager, s.released, s.inuse, retained, forced)]
+
+    # ---- commands --------------------------------------------------------------------------------------
+    def handle_line(self, line: str) -> None:
+        if not line.strip():
+            return
+        try:
+            command = protocol.decode(line)
+        except protocol.BadCommand as exc:
+            self.error(f"stdin: {exc}")
+            return
+        self.handle(command)
+
+    def handle(self, command: protocol.Command) -> None:
+        cmd = command.cmd
+        if cmd == "set_madvise":
+            self.set_mode(command.args["value"])
+        elif cmd == "gc":
+            self.run_gc(forced=True, reason="command")
+        elif cmd == "scavenge":
+            self.scavenge(self.scavenger.forced(self.heap.idle_spans()))
+        elif cmd == "alloc":
+            span = self.alloc(command.args["bytes"])
+            if span is not None:
+                self.manual.append(span)
+            self.flush_allocs()
+            self.send_stats()
+        elif cmd == "free":
+            objects, self.manual = self.manual + self.pattern.forget_all(), []
+            self.drop(objects)
+            self.send_stats()
+        elif cmd == "pause" and self.paused_at_s is None:
+            self.paused_at_s = self.now_s
+            self.event("pause")
+        elif cmd == "resume" and self.paused_at_s is not None:
+            self.paused_total_s += self.now_s - self.paused_at_s
+            self.paused_at_s = None
+            self.event("resume")
+        elif cmd == "exit":
+            self.exit_reason = "command"
+
+    def set_mode(self, new: str) -> None:
+        ok, detail = mv.probe(new)
+        if not ok:
+            err = _errno_in(detail)
+            self.error(f"set_madvise {new}: {detail}; keeping {self.mode}", flag=new, errno=err,
+                       kernel=mv.kernel_release())
+            self.trace_line(trace.lab(f"{new} refused ({detail}); keeping {self.mode}"), "lab")
+            return
+        old, self.mode = self.mode, new
+        self.event("mode", old=old, new=new)
+        self.trace_line(trace.lab(f"madvise mode {old} -> {new} (applies to the next release)"), "lab")
+        self.send_stats()
+
+    # ---- time --------------------------------------------------------------------------------------------
+    def tick(self, now_s: float) -> None:
+        """Do whatever is due at now_s: pattern steps, a GC on goal/period, a scavenger pass, stats."""
+        self.now_s = now_s
+        if self.paused_at_s is None:
+            pattern_now = now_s - self.paused_total_s
+            if pattern_now >= self.pattern_next_s:
+                self.pattern_next_s = self.pattern.step(pattern_now, self)
+                self.flush_allocs()
+            if self.pacer.forced_due(now_s):
+                self.run_gc(forced=False, reason="period")
+            if now_s >= self.scavenger.next_due_s():
+                s = self.heap.stats()
+                plan = self.scavenger.tick(now_s, self.heap.idle_spans(), s.inuse, self.pacer.goal_bytes)
+                if plan is not None:
+                    self.scavenge(plan)
+        self.maybe_stats()
+
+    def next_due_s(self) -> float:
+        """When tick() next has something to do (the loop sleeps until then or a command arrives)."""
+        due = self.last_stats_s + self.opts["stats_interval"]
+        if self.paused_at_s is None:
+            due = min(due, self.pattern_next_s + self.paused_total_s, self.pacer.next_forced_s(),
+                      self.scavenger.next_due_s())
+        return due
+
+
+def _errno_in(detail: str) -> int | None:
+    for number, name in ((22, "EINVAL"), (1, "EPERM"), (12, "ENOMEM"), (38, "ENOSYS")):
+        if name in detail:
+            return number
+    return None
+
+
+def _stdin_reader(lines: "queue.Queue[object]") -> None:
+    """Blocking reads in a thread so the main loop keeps its own time; EOF is a message too."""
+    try:
+        for line in sys.stdin:
+            lines.put(line)
+    except (OSError, ValueError):
+        pass
+    lines.put(_EOF)
+
+
+def _write_stdout(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+PARENT_DEATH_SIGNAL = signal.SIGUSR1  # not SIGTERM: PDEATHSIG also fires when the spawning *thread* exits
+
+
+def run(opts: dict[str, Any]) -> int:
+    """The process main loop; returns the exit code."""
+    t0 = time.monotonic()
+    parent_pid = os.getppid()
+    stop: list[str] = []
+    lines: "queue.Queue[object]" = queue.Queue()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        if signum == PARENT_DEATH_SIGNAL:
+            if os.getppid() == parent_pid:
+                return  # only the spawning thread ended; the parent process lives on
+            stop.append("parent died")
+        else:
+            stop.append(signal.Signals(signum).name)
+        lines.put(None)  # wake the loop
+
+    for signum in (signal.SIGTERM, signal.SIGINT, PARENT_DEATH_SIGNAL):
+        signal.signal(signum, on_signal)
+    mv.set_parent_death_signal(PARENT_DEATH_SIGNAL)
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        return 0
+
+    rt = Runtime(opts, _write_stdout, clock=lambda: time.monotonic() - t0)
+    threading.Thread(target=_stdin_reader, args=(lines,), daemon=True, name="stdin").start()
+    try:
+        rt.hello()
+        ok, detail = mv.probe(rt.mode)
+        if not ok:
+            rt.error(f"--madvise {rt.mode}: {detail}; using MADV_DONTNEED", flag=rt.mode, errno=_errno_in(detail),
+                     kernel=mv.kernel_release())
+            rt.mode = "MADV_DONTNEED"
+        while rt.exit_reason is None:
+            rt.tick(time.monotonic() - t0)
+            if stop:
+                rt.exit_reason = stop[0]
+                break
+            if os.getppid() != parent_pid:
+                rt.exit_reason = "parent died"
+                break
+            wait_s = min(max(rt.next_due_s() - (time.monotonic() - t0), 0.0), 0.1)
+            try:
+                item = lines.get(timeout=wait_s)
+            except queue.Empty:
+                continue
+            while True:  # handle everything queued before the next tick
+                if item is _EOF:
+                    rt.exit_reason = "stdin closed"
+                    break
+                if isinstance(item, str):
+                    rt.now_s = time.monotonic() - t0
+                    rt.handle_line(item)
+                    if rt.exit_reason:
+                        break
+                try:
+                    item = lines.get_nowait()
+                except queue.Empty:
+                    break
+        rt.now_s = time.monotonic() - t0
+        rt.event("exit", reason=rt.exit_reason or "unknown")
+    except BrokenPipeError:
+        pass  # the dashboard is gone; nobody is left to tell
+    finally:
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            pass
+    return 0
