@@ -1,0 +1,93 @@
+"""Shared bench helpers: CPU time of a pid, a memory child, medians."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+GiB = 1 << 30
+MiB = 1 << 20
+
+
+@dataclass
+class Result:
+    """One benchmark's figures; `summary` is the table's one-line result."""
+
+    number: int
+    name: str
+    summary: str = ""
+    goal: str = ""
+    met: bool | None = None
+    figures: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat", "rb") as file:
+        text = file.read()
+    fields = text[text.rindex(b")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/statm", "rb") as file:
+        return int(file.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+class MemChild:
+    """bench/_memchild.py as a subprocess: `n_bytes` touched, then madvise/touch on command."""
+
+    def __init__(self, n_bytes: int) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench._memchild", str(n_bytes)], cwd=REPO,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        line = self.proc.stdout.readline()
+        if not line.startswith("ready"):
+            raise RuntimeError(f"memory child failed to start: {line!r}")
+        self.pid = self.proc.pid
+
+    def command(self, cmd: str) -> tuple[float, float]:
+        """Run `cmd`; returns (monotonic start, monotonic end) as the child saw them."""
+        self.proc.stdin.write(cmd + "\n")
+        self.proc.stdin.flush()
+        parts = self.proc.stdout.readline().split()
+        return float(parts[1]), float(parts[2])
+
+    def close(self) -> None:
+        try:
+            self.proc.stdin.write("exit\n")
+            self.proc.stdin.close()
+        except (BrokenPipeError, ValueError):
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def __enter__(self) -> "MemChild":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
