@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -128,7 +129,7 @@ func parseOptions(args []string) (*options, error) {
 		interval: durationFlag{10}, hold: durationFlag{0}, statsInterval: durationFlag{0.1},
 	}
 	fs := flag.NewFlagSet("workload", flag.ContinueOnError)
-	fs.SetOutput(os.Stderr)
+	fs.SetOutput(io.Discard) // errors are printed by main as one line; -h prints the defaults
 	fs.StringVar(&o.pattern, "pattern", "seed", "seed, sawtooth, churn, burst or steady")
 	fs.Var(&o.size, "size", "bytes per allocation (seed, sawtooth, burst) or the live heap (steady)")
 	fs.IntVar(&o.count, "count", 2, "seed: how many allocations of SIZE")
@@ -142,6 +143,10 @@ func parseOptions(args []string) (*options, error) {
 	fs.IntVar(&o.gogc, "gogc", 100, "GOGC; -1 turns the pacer off")
 	fs.Var(&o.statsInterval, "stats-interval", "how often stats are sent")
 	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			fs.SetOutput(os.Stdout)
+			fs.PrintDefaults()
+		}
 		return nil, err
 	}
 	if fs.NArg() > 0 {

