@@ -1,0 +1,308 @@
+"""AttachLab: the Lab facade over processes we did not start: kernel figures from /proc, heap from their gctrace."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence, Union
+
+from tui.core import gotrace
+from tui.core.errors import UsageError
+from tui.core.model import HeapStats, KernelMemory, LabUpdate, Marker, Sample, TraceLine, WorkloadStatus
+from tui.core.sampler import Sampler, parse_smaps_rollup
+from tui.core.series import Series
+from tui.core.tail import FileFollower, StreamFollower
+
+ATTACH_REASON = "not our allocator: attach only observes"
+DEFAULT_INTERVAL_S = 0.1
+DEFAULT_HISTORY_SAMPLES = 6000
+UNKNOWN_MADVISE = "unknown"
+_NAME = re.compile(r"^[a-z0-9_-]+$")
+# What a trace source is: None (no trace), a file path to follow, or an open pipe's fd.
+TraceSource = Union[None, str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One process to watch, checked readable before anything starts."""
+
+    pid: int
+    name: str
+    madvise: str  # from GODEBUG in its environment when we can tell, else "unknown"
+
+
+def _read_comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def madvise_hint(pid: int) -> str:
+    """The Go runtime's release flag from the process's GODEBUG, when it says; Go ≥1.16 defaults to DONTNEED."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            environ = f.read().split(b"\0")
+    except OSError:
+        return UNKNOWN_MADVISE
+    for entry in environ:
+        if entry.startswith(b"GODEBUG="):
+            for setting in entry[8:].split(b","):
+                if setting == b"madvdontneed=1":
+                    return "MADV_DONTNEED"
+                if setting == b"madvdontneed=0":
+                    return "MADV_FREE"
+    return UNKNOWN_MADVISE
+
+
+def default_name(pid: int) -> str:
+    comm = re.sub(r"[^a-z0-9_-]+", "-", _read_comm(pid).lower()).strip("-")[:16]
+    return f"{comm}-{pid}" if comm else f"pid-{pid}"
+
+
+def check_pid(pid: int) -> None:
+    """Raise a one-line UsageError unless we may read the process's memory figures."""
+    if pid <= 0:
+        raise UsageError(f"attach: {pid}: expected a process id above 0")
+    path = f"/proc/{pid}/smaps_rollup"
+    try:
+        with open(path, "rb") as f:
+            memory = parse_smaps_rollup(f.read())
+    except (FileNotFoundError, ProcessLookupError):
+        raise UsageError(f"attach: no process with pid {pid}") from None
+    except PermissionError:
+        comm = _read_comm(pid)
+        who = f"pid {pid} ({comm})" if comm else f"pid {pid}"
+        raise UsageError(f"attach: {who}: may not read {path} (EPERM): run as its user or as root") from None
+    except OSError as error:
+        raise UsageError(f"attach: pid {pid}: cannot read {path}: {error.strerror}") from None
+    if memory is None:
+        raise UsageError(f"attach: pid {pid} has no user memory to watch (a kernel thread or a zombie)")
+
+
+def resolve_targets(pids: Sequence[int], names: Sequence[str] | None = None) -> tuple[Target, ...]:
+    """Check every pid and name; `names[i]` names `pids[i]` (fewer names: the rest get `comm-PID`)."""
+    names = list(names or ())
+    if len(names) > len(pids):
+        raise UsageError(f"attach: --name: {len(names)} names for {len(pids)} pids (one --name per pid, in order)")
+    if len(set(pids)) != len(pids):
+        raise UsageError("attach: each pid once, please (a pid was given twice)")
+    targets = []
+    for i, pid in enumerate(pids):
+        check_pid(pid)
+        name = names[i] if i < len(names) else default_name(pid)
+        if not _NAME.match(name):
+            raise UsageError(f"attach: --name {name!r}: expected lowercase letters, digits, '_' or '-'")
+        targets.append(Target(pid, name, madvise_hint(pid)))
+    taken = [t.name for t in targets]
+    if len(set(taken)) != len(taken):
+        raise UsageError(f"attach: --name: names must be unique, got {', '.join(taken)}")
+    return tuple(targets)
+
+
+class TraceHeap:
+    """The runtime's heap figures as far as its trace lines tell them (exact after a Go 1.12 scvg state line)."""
+
+    def __init__(self) -> None:
+        self.inuse_bytes = self.idle_bytes = self.released_bytes = self.sys_bytes = 0
+        self.gc_count = 0
+        self.known = False
+
+    def _settle(self) -> None:
+        self.sys_bytes = max(self.sys_bytes, self.inuse_bytes + self.released_bytes)
+        self.idle_bytes = max(0, self.sys_bytes - self.inuse_bytes - self.released_bytes)
+
+    def apply(self, parsed: gotrace.GcTrace | gotrace.ScavTrace) -> bool:
+        """Fold one parsed line in; True when the figures changed."""
+        before = (self.inuse_bytes, self.idle_bytes, self.released_bytes, self.sys_bytes, self.gc_count)
+        if isinstance(parsed, gotrace.GcTrace):
+            if parsed.announcement or parsed.n is None:
+                return False
+            # Heap after marking is what GC found live: what stays in use until the next cycle.
+            self.gc_count = parsed.n
+            self.inuse_bytes = parsed.heap_live_bytes
+            self.sys_bytes = max(self.sys_bytes, parsed.heap_before_bytes, parsed.heap_after_bytes)
+            self._settle()
+        elif parsed.fmt == "scvg-state":
+            self.inuse_bytes = parsed.inuse_bytes or 0
+            self.released_bytes = parsed.total_released_bytes or 0
+            self.sys_bytes = parsed.sys_bytes or 0
+            self.idle_bytes = max(0, (parsed.idle_bytes or 0) - self.released_bytes)  # Go's idle includes released
+        elif parsed.total_released_bytes is not None:
+            self.released_bytes = parsed.total_released_bytes
+            self._settle()
+        elif parsed.released_bytes is not None:
+            self.released_bytes += parsed.released_bytes
+            self._settle()
+        self.known = True
+        return before != (self.inuse_bytes, self.idle_bytes, self.released_bytes, self.sys_bytes, self.gc_count)
+
+    def stats(self, madvise: str) -> HeapStats | None:
+        if not self.known:
+            return None
+        return HeapStats(self.inuse_bytes, self.idle_bytes, self.released_bytes, self.sys_bytes, self.gc_count,
+                         madvise)
+
+
+def trace_line_kind(line: str) -> str:
+    return "lab" if line.startswith("lab: ") else gotrace.classify(line)
+
+
+def _marker_for(t_s: float, name: str, parsed: gotrace.GcTrace | gotrace.ScavTrace) -> Marker | None:
+    if isinstance(parsed, gotrace.GcTrace):
+        if parsed.announcement:
+            return None
+        return Marker(t_s, name, "gc", f"gc {parsed.n}{' (forced)' if parsed.forced else ''}")
+    if parsed.released_bytes:
+        return Marker(t_s, name, "scavenge", f"scavenge {parsed.released_bytes >> 20} MiB")
+    return None
+
+
+class AttachLab:
+    """Watches processes we did not start: same facade as Lab, no actions (`can()` says why)."""
+
+    pressure_available = False
+
+    def __init__(self, pids: Sequence[int], *, names: Sequence[str] | None = None,
+                 traces: Sequence[TraceSource] | None = None, sample_interval_s: float = DEFAULT_INTERVAL_S,
+                 history_samples: int = DEFAULT_HISTORY_SAMPLES, clock: Callable[[], float] = time.monotonic,
+                 backlog_bytes: int | None = None) -> None:
+        self.targets = resolve_targets(pids, names)
+        traces = list(traces or ())
+        if len(traces) > len(self.targets):
+            raise UsageError(f"attach: --trace: {len(traces)} traces for {len(self.targets)} pids (one per pid, in order)")
+        self.names = tuple(t.name for t in self.targets)
+        self._by_pid = {t.pid: t for t in self.targets}
+        self._clock = clock
+        self._t0 = clock()
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._series = {t.name: Series(history_samples) for t in self.targets}
+        self._heap = {t.name: TraceHeap() for t in self.targets}
+        self._statuses = {t.name: WorkloadStatus(t.name, t.pid, "running", None, t.madvise) for t in self.targets}
+        self._announced = False
+        self._sampler = Sampler(sample_interval_s, self._on_sample, t0=self._t0, clock=clock)
+        self._followers: list[FileFollower | StreamFollower] = []
+        self._trace_sources = {self.targets[i].name: source for i, source in enumerate(traces) if source is not None}
+        self._backlog_bytes = backlog_bytes
+        self.on_change: Callable[[], None] | None = None  # called from our threads when poll() has news
+        self._stopped = threading.Event()
+
+    # -- threads: only queue immutable values --------------------------------------------------------
+    def _notify(self) -> None:
+        callback = self.on_change
+        if callback is not None:
+            callback()
+
+    def _on_sample(self, pid: int, t_s: float, memory: KernelMemory | None) -> None:
+        self._queue.put(("sample", self._by_pid[pid].name, t_s, memory))
+        self._notify()
+
+    def _line_sink(self, name: str) -> Callable[[str], None]:
+        def sink(line: str) -> None:
+            self._queue.put(("trace", name, self.t_s(), line))
+            self._notify()
+        return sink
+
+    def _eof_sink(self, name: str) -> Callable[[], None]:
+        def on_eof() -> None:
+            if not self._stopped.is_set():
+                self._queue.put(("trace", name, self.t_s(), "lab: trace stream ended (the writer closed the pipe)"))
+                self._notify()
+        return on_eof
+
+    # -- the Lab facade -------------------------------------------------------------------------------
+    def start(self) -> None:
+        for target in self.targets:
+            if not self._sampler.add(target.pid):
+                self._queue.put(("sample", target.name, self.t_s(), None))
+        self._sampler.start()
+        for name, source in self._trace_sources.items():
+            if isinstance(source, int):
+                follower = StreamFollower(source, self._line_sink(name), on_eof=self._eof_sink(name))
+            else:
+                extra = {} if self._backlog_bytes is None else {"backlog_bytes": self._backlog_bytes}
+                follower = FileFollower(source, self._line_sink(name), **extra)
+            self._followers.append(follower.start())
+
+    def stop(self) -> None:
+        """Stop watching (the processes are not ours: they keep running). Idempotent."""
+        self._stopped.set()
+        self._sampler.stop()
+        for follower in self._followers:
+            follower.stop()
+
+    def t_s(self) -> float:
+        """Seconds since we attached."""
+        return self._clock() - self._t0
+
+    def series(self, name: str) -> Series:
+        return self._series[name]
+
+    def status(self, name: str) -> WorkloadStatus:
+        return self._statuses[name]
+
+    def poll(self) -> LabUpdate:
+        """Drain what the sampler and trace followers queued; apply it to the series."""
+        samples: list[Sample] = []
+        trace_lines: list[TraceLine] = []
+        markers: list[Marker] = []
+        statuses: list[WorkloadStatus] = []
+        if not self._announced:
+            self._announced = True
+            statuses.extend(self._statuses.values())
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            kind, name, t_s, payload = item
+            if kind == "sample":
+                self._apply_sample(name, t_s, payload, samples, statuses)
+            else:
+                self._apply_trace(name, t_s, payload, trace_lines, markers)
+        return LabUpdate(tuple(samples), tuple(trace_lines), tuple(markers), tuple(statuses))
+
+    def _apply_sample(self, name: str, t_s: float, memory: KernelMemory | None,
+                      samples: list[Sample], statuses: list[WorkloadStatus]) -> None:
+        status = self._statuses[name]
+        if memory is None:
+            if status.state != "exited":
+                # Not our child: its exit code is its parent's to collect.
+                status = WorkloadStatus(name, status.pid, "exited", None, status.madvise, "the process exited")
+                self._statuses[name] = status
+                statuses.append(status)
+            return
+        sample = Sample(t_s, name, status.pid or 0, status.madvise, memory, self._heap[name].stats(status.madvise))
+        self._series[name].append(sample)
+        samples.append(sample)
+
+    def _apply_trace(self, name: str, t_s: float, line: str,
+                     trace_lines: list[TraceLine], markers: list[Marker]) -> None:
+        trace_lines.append(TraceLine(t_s, name, line, trace_line_kind(line)))
+        parsed = gotrace.parse_line(line)
+        if parsed is None:
+            return
+        self._heap[name].apply(parsed)
+        marker = _marker_for(t_s, name, parsed)
+        if marker is not None:
+            self._series[name].add_marker(marker)
+            markers.append(marker)
+        pid = self._statuses[name].pid
+        if pid is not None and self._statuses[name].state != "exited":
+            self._sampler.invalidate(pid)  # a GC or scavenge just changed memory: read the rollup now
+
+    # -- actions: attach only observes ----------------------------------------------------------------
+    def can(self, action: str) -> bool | str:
+        """True when the action applies; else the reason it does not (the app shows it and greys the key)."""
+        return ATTACH_REASON
+
+    def _refuse(self, *_args: object) -> str:
+        return ATTACH_REASON
+
+    set_madvise = gc = scavenge = alloc = free = pause = resume = restart = _refuse
+    pressure = release_pressure = _refuse
