@@ -1,0 +1,148 @@
+"""Must-show behaviour against the real kernel: RSS and LazyFree of a real workload process after each release."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.workloads.conftest import MIB, REPO, pid_alive, wait_until
+
+pytestmark = pytest.mark.slow
+
+SEED = ("--pattern", "seed", "--size", "128MiB", "--count", "2", "--interval", "0.05s", "--scavenger", "eager",
+        "--forced-gc-period", "0")
+
+
+def _seed_released(spawn, mode: str):
+    w = spawn(*SEED, "--madvise", mode)
+    w.event("free")  # both allocations made and dropped: now garbage
+    peak_rss = w.rollup()["Rss"]
+    assert peak_rss >= 256 * MIB
+    w.send(cmd="gc")
+    scav = w.event("scavenge")
+    assert scav["released_bytes"] == 256 * MIB and scav["madvise"] == mode
+    return w, peak_rss, scav
+
+
+def test_madv_free_keeps_rss_as_lazyfree(spawn):
+    w, peak_rss, _ = _seed_released(spawn, "MADV_FREE")
+    stats = w.wait_for(lambda m: m["type"] == "stats")
+    kernel = w.rollup()
+    assert stats["heap_released"] == 256 * MIB and stats["heap_inuse"] == 0
+    assert kernel["Rss"] >= 0.9 * peak_rss
+    assert abs(kernel["LazyFree"] - stats["heap_released"]) <= 0.05 * stats["heap_released"]
+
+
+def test_madv_dontneed_drops_rss_within_a_second(spawn):
+    w, peak_rss, _ = _seed_released(spawn, "MADV_DONTNEED")
+    t0 = time.monotonic()
+    assert wait_until(lambda: w.rollup()["Rss"] < 0.15 * peak_rss, 1.0), w.rollup()
+    assert time.monotonic() - t0 <= 1.0
+    assert w.rollup()["LazyFree"] == 0
+
+
+def test_switching_free_to_dontneed_makes_the_next_scavenge_drop_rss(spawn):
+    w, peak_rss, _ = _seed_released(spawn, "MADV_FREE")
+    assert w.rollup()["Rss"] >= 0.9 * peak_rss
+    w.send(cmd="set_madvise", value="MADV_DONTNEED")
+    assert w.event("mode") == {**w.seen[-1], "old": "MADV_FREE", "new": "MADV_DONTNEED"}
+    # Reuse the lazily freed pages, drop them, collect: the eager scavenger now releases with DONTNEED.
+    for _ in range(2):  # the two 128 MiB arenas are not contiguous: reuse them one allocation each
+        w.send(cmd="alloc", bytes=128 * MIB)
+        assert w.event("reuse")["released_with"] == "MADV_FREE"
+    w.send(cmd="free")
+    w.event("free")
+    w.send(cmd="gc")
+    scav = w.event("scavenge")
+    assert scav["madvise"] == "MADV_DONTNEED" and scav["released_bytes"] == 256 * MIB
+    assert wait_until(lambda: w.rollup()["Rss"] < 0.15 * peak_rss, 1.0), w.rollup()
+
+
+def _reuse_ms_per_gib(spawn, mode: str) -> dict:
+    w, _, _ = _seed_released(spawn, mode)
+    w.send(cmd="alloc", bytes="128MiB")
+    reuse = w.event("reuse")
+    assert reuse["bytes"] == 128 * MIB and reuse["released_with"] == mode
+    return reuse
+
+
+def test_reusing_lazily_freed_pages_is_cheaper_than_refaulting(spawn):
+    free = min(_reuse_ms_per_gib(spawn, "MADV_FREE")["ms_per_gib"] for _ in range(2))
+    dontneed = max(_reuse_ms_per_gib(spawn, "MADV_DONTNEED")["ms_per_gib"] for _ in range(1))
+    print(f"reuse: MADV_FREE {free:.1f} ms/GiB, MADV_DONTNEED {dontneed:.1f} ms/GiB")
+    assert dontneed >= 1.5 * free
+
+
+def test_exits_within_a_second_when_stdin_closes(spawn):
+    w = spawn("--pattern", "steady", "--size", "1MiB")
+    w.wait_for(lambda m: m["type"] == "stats")
+    t0 = time.monotonic()
+    w.proc.stdin.close()
+    w.proc.wait(timeout=1.0)
+    assert time.monotonic() - t0 <= 1.0
+    assert w.proc.returncode == 0
+    assert w.event("exit")["reason"] == "stdin closed"
+
+
+def test_exits_within_a_second_when_its_parent_is_killed():
+    # The workload's stdin stays open (we hold the write end), so only the parent's death can end it.
+    read_fd, write_fd = os.pipe()
+    parent_code = (
+        "import subprocess, sys, time\n"
+        f"p = subprocess.Popen([sys.executable, '-m', 'workloads', '--pattern', 'steady', '--size', '1MiB'],"
+        f" stdin={read_fd}, stdout=subprocess.DEVNULL)\n"
+        "print(p.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", parent_code], cwd=REPO, stdout=subprocess.PIPE, text=True,
+                              pass_fds=(read_fd,))
+    try:
+        child_pid = int(parent.stdout.readline())
+        time.sleep(0.5)  # let it start and install its parent-death signal
+        assert pid_alive(child_pid)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(5)
+        t0 = time.monotonic()
+        assert wait_until(lambda: not pid_alive(child_pid), 1.0), "workload outlived its parent"
+        assert time.monotonic() - t0 <= 1.0
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+        parent.kill()
+
+
+def test_sigterm_exits_cleanly(spawn):
+    w = spawn("--pattern", "steady", "--size", "1MiB")
+    w.wait_for(lambda m: m["type"] == "stats")
+    w.proc.send_signal(signal.SIGTERM)
+    assert w.proc.wait(timeout=2.0) == 0
+    assert w.event("exit")["reason"] == "SIGTERM"
+    assert "Traceback" not in w.proc.stderr.read()
+
+
+def test_refused_flag_is_an_error_and_the_workload_keeps_running(spawn):
+    w = spawn("--pattern", "steady", "--size", "1MiB", "--madvise", "MADV_FREE")
+    w.send(cmd="set_madvise", value="advice:99")
+    error = w.wait_for(lambda m: m["type"] == "error")
+    assert error["flag"] == "advice:99" and error["errno"] == 22 and error["kernel"] == os.uname().release
+    w.send(cmd="gc")
+    w.event("gc")
+    assert w.latest_stats()["madvise"] == "MADV_FREE"
+    assert w.proc.poll() is None
+
+
+def test_junk_on_stdin_is_an_error_not_a_crash(spawn):
+    w = spawn("--pattern", "steady", "--size", "1MiB")
+    for junk in ("hello", "[1,2]", '{"cmd":"explode"}', '{"cmd":"alloc","bytes":"lots"}', '{"no":"cmd"}', "{"):
+        w.proc.stdin.write(junk + "\n")
+    w.proc.stdin.flush()
+    errors = [w.wait_for(lambda m: m["type"] == "error") for _ in range(6)]
+    assert all(e["message"].startswith("stdin: ") for e in errors)
+    w.send(cmd="gc")
+    w.event("gc")
+    assert w.proc.poll() is None
