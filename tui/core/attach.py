@@ -105,6 +105,13 @@ def resolve_targets(pids: Sequence[int], names: Sequence[str] | None = None) -> 
     return tuple(targets)
 
 
+class Seconds(float):
+    """Seconds since start, readable as `lab.t_s` or `lab.t_s()` (the same convention as tui.core.lab)."""
+
+    def __call__(self) -> float:
+        return float(self)
+
+
 class TraceHeap:
     """The runtime's heap figures as far as its trace lines tell them (exact after a Go 1.12 scvg state line)."""
 
@@ -171,7 +178,7 @@ class AttachLab:
     def __init__(self, pids: Sequence[int], *, names: Sequence[str] | None = None,
                  traces: Sequence[TraceSource] | None = None, sample_interval_s: float = DEFAULT_INTERVAL_S,
                  history_samples: int = DEFAULT_HISTORY_SAMPLES, clock: Callable[[], float] = time.monotonic,
-                 backlog_bytes: int | None = None) -> None:
+                 backlog_bytes: int | None = None, notify: Callable[[], None] | None = None) -> None:
         self.targets = resolve_targets(pids, names)
         traces = list(traces or ())
         if len(traces) > len(self.targets):
@@ -189,7 +196,7 @@ class AttachLab:
         self._followers: list[FileFollower | StreamFollower] = []
         self._trace_sources = {self.targets[i].name: source for i, source in enumerate(traces) if source is not None}
         self._backlog_bytes = backlog_bytes
-        self.on_change: Callable[[], None] | None = None  # called from our threads when poll() has news
+        self.on_change = notify  # called from our threads when poll() has news (the app's lab_notify)
         self._stopped = threading.Event()
 
     # -- threads: only queue immutable values --------------------------------------------------------
@@ -236,9 +243,10 @@ class AttachLab:
         for follower in self._followers:
             follower.stop()
 
-    def t_s(self) -> float:
+    @property
+    def t_s(self) -> Seconds:
         """Seconds since we attached."""
-        return self._clock() - self._t0
+        return Seconds(self._clock() - self._t0)
 
     def series(self, name: str) -> Series:
         return self._series[name]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from tui.core import gotrace
+from tui.core.attach import Seconds
 from tui.core.errors import UsageError
 from tui.core.model import HeapStats, KernelMemory, LabUpdate, Marker, Sample, TraceLine, WorkloadStatus
 from tui.core.series import Series
@@ -196,7 +197,8 @@ class ReplayLab:
     """The Lab facade over a recording: poll() hands out what happened up to the play position."""
 
     def __init__(self, directory: str, *, clock: Clock = time.monotonic,
-                 history_samples: int | None = None, trace_lines: int = TRACE_LINES_ON_SEEK) -> None:
+                 history_samples: int | None = None, trace_lines: int = TRACE_LINES_ON_SEEK,
+                 notify: Callable[[], None] | None = None) -> None:
         self.directory = directory
         self.recording = load_recording(directory)
         self.names = self.recording.names
@@ -222,19 +224,20 @@ class ReplayLab:
         self._cursor_t_s = -math.inf  # everything at or before this was handed out
         self._statuses: dict[str, WorkloadStatus] = {}
         self.pressure_available = False
-        self.on_change: Callable[[], None] | None = None
+        self.on_change = notify  # a replay has no threads: the app's fallback timer polls it
 
     # -- play position -------------------------------------------------------------------------------
     @property
     def duration_s(self) -> float:
         return self.recording.duration_s
 
-    def t_s(self) -> float:
-        """The play position, in the recording's seconds."""
+    @property
+    def t_s(self) -> Seconds:
+        """The play position, in the recording's seconds (`lab.t_s` or `lab.t_s()`)."""
         if self.paused:
-            return self._anchor_t_s
+            return Seconds(self._anchor_t_s)
         position = self._anchor_t_s + (self._clock() - self._anchor_wall) * self.speed
-        return min(position, self.duration_s)
+        return Seconds(min(position, self.duration_s))
 
     def _reanchor(self, position_s: float) -> None:
         self._anchor_t_s = max(0.0, min(position_s, self.duration_s))
