@@ -132,6 +132,12 @@ def _parse_positive_duration(flag: str, text: str) -> float:
     return seconds
 
 
+def lab_now_s(lab: Any) -> float:
+    """The Lab's run clock, whether it is a property or a method."""
+    now = lab.t_s
+    return float(now() if callable(now) else now)
+
+
 def _make_lab(config: Any, on_message: Any) -> tuple[Any, bool]:
     """A Lab; with the raw-message hook when the Lab offers one (events.jsonl then holds every message)."""
     from tui.core.lab import Lab
@@ -179,7 +185,7 @@ class Recorder:
                          "event": "start", "duration_s": self.duration_s, "raw_messages": hooked})
             while True:
                 self._drain(files, self.lab.poll())
-                t_s = float(self.lab.t_s)
+                t_s = lab_now_s(self.lab)
                 if self.progress:
                     self.progress.show(t_s, self._rss_now)
                 if t_s >= self.duration_s:
@@ -228,7 +234,7 @@ class Recorder:
             files.event({"t_s": round(marker.t_s, 3), "workload": marker.workload, "type": "marker",
                          "kind": marker.kind, "label": marker.label})
         for status in update.statuses:
-            files.event({"t_s": round(float(self.lab.t_s), 3), "workload": status.name, "type": "status",
+            files.event({"t_s": round(lab_now_s(self.lab), 3), "workload": status.name, "type": "status",
                          **{k: v for k, v in dataclasses.asdict(status).items() if k != "name"}})
         while True:
             try:
