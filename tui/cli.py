@@ -33,7 +33,25 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--sample-interval", metavar="DURATION", help="override the config's sample_interval")
     check = sub.add_parser("check", help="print what this machine allows (madvise flags, cgroups, Go, ...)")
     check.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_watch_commands(sub)
     return parser
+
+
+def _add_watch_commands(sub: argparse._SubParsersAction) -> None:
+    """attach, replay and serve (tui/watch.py, tui/serve.py)."""
+    attach = sub.add_parser("attach", help="watch running processes we did not start (RSS, LazyFree, gctrace)")
+    attach.add_argument("pids", nargs="+", type=int, metavar="PID", help="process ids to watch")
+    attach.add_argument("--trace", action="append", metavar="FILE|-",
+                        help="a gctrace/scavtrace stream for the n-th PID: a file to follow, or - for stdin")
+    attach.add_argument("--name", action="append", metavar="NAME", help="a panel name for the n-th PID")
+    replay = sub.add_parser("replay", help="play a `record` directory in the dashboard")
+    replay.add_argument("dir", metavar="DIR", help="the --out DIR of `madvise-lab record`")
+    replay.add_argument("--speed", type=float, choices=(1.0, 10.0, 60.0), metavar="1|10|60", help="start speed")
+    serve = sub.add_parser("serve", help="serve the dashboard to a browser (textual-serve)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, loopback only)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    serve.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS",
+                       help="the madvise-lab command to serve, e.g. `replay DIR` (default: the dashboard)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,6 +72,14 @@ def main(argv: list[str] | None = None) -> int:
             from tui.core.check import check_main
 
             return check_main(args)
+        if command in ("attach", "replay"):
+            from tui import watch
+
+            return watch.run_attach(args) if command == "attach" else watch.run_replay(args)
+        if command == "serve":
+            from tui.serve import serve_main
+
+            return serve_main(args)
         raise UsageError(f"madvise-lab: unknown command {command!r}")
     except UsageError as error:
         print(f"madvise-lab: error: {error}" if not str(error).startswith("madvise-lab") else str(error), file=sys.stderr)

@@ -1,0 +1,189 @@
+"""`attach` and `replay` front ends: the live dashboard over an AttachLab or a ReplayLab, plus replay keys."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import Any
+
+from rich.text import Text
+from textual.binding import Binding
+
+from tui.app import MadviseLabApp
+from tui.core.errors import UsageError
+from tui.core.model import LabUpdate, TraceLine
+from tui.widgets.header import LabHeader, header_text
+from tui.widgets.trace import TracePane
+
+# app action → the lab method it calls, for asking `lab.can(method)`
+LAB_METHOD = {"toggle_madvise": "set_madvise", "pick_madvise": "set_madvise", "free_all": "free", "gc": "gc",
+              "scavenge": "scavenge", "alloc": "alloc", "pressure": "pressure",
+              "release_pressure": "release_pressure", "restart": "restart"}
+SEEK_S = 10.0
+SEEK_FAR_S = 60.0
+
+
+class WatchApp(MadviseLabApp):
+    """The dashboard over a lab that may refuse actions: keys it refuses are greyed, the reason is shown once."""
+
+    def lab_refusal(self, action: str) -> str | None:
+        """The lab's reason for refusing an app action, or None when it allows it."""
+        method = LAB_METHOD.get(action)
+        can = getattr(self.lab, "can", None)
+        if method is None or can is None:
+            return None
+        answer = can(method)
+        return None if answer is True else str(answer)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.lab_refusal(action) is not None:
+            return None
+        return super().check_action(action, parameters)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        reason = self.lab_refusal("toggle_madvise")
+        if reason:
+            self.query_one(TracePane).write_trace([TraceLine(0.0, "lab", f"lab: {reason} (mode, GC, scavenge, alloc,"
+                                                                         " free and restart keys are off)", "lab")])
+
+
+class ReplayApp(WatchApp):
+    """The dashboard over a ReplayLab: space plays/pauses, ←/→ seek, x or 1/2/3 set the speed."""
+
+    BINDINGS = [
+        Binding("space", "toggle_playback", "Play/Pause", id="replay.pause", tooltip="Pause or resume the replay"),
+        Binding("left", "seek(-10)", "−10s", id="replay.back", priority=True, tooltip="Seek back 10 seconds"),
+        Binding("right", "seek(10)", "+10s", id="replay.forward", priority=True, tooltip="Seek forward 10 seconds"),
+        Binding("shift+left", "seek(-60)", "−60s", id="replay.back_far", priority=True, show=False),
+        Binding("shift+right", "seek(60)", "+60s", id="replay.forward_far", priority=True, show=False),
+        Binding("x", "cycle_speed", "Speed", id="replay.speed", tooltip="Replay speed 1× → 10× → 60×"),
+        Binding("1", "set_speed(1)", "1×", id="replay.speed1", show=False),
+        Binding("2", "set_speed(10)", "10×", id="replay.speed10", show=False),
+        Binding("3", "set_speed(60)", "60×", id="replay.speed60", show=False),
+    ]
+
+    def __init__(self, lab: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(lab, *args, **kwargs)
+        self._generation = getattr(lab, "generation", 0)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        # A replay has no threads to notify the app: poll at the redraw rate so 1× plays smoothly.
+        self.set_interval(self.redraw_interval_s, self._schedule_poll)
+        self.query_one(TracePane).write_trace([TraceLine(0.0, "lab", (
+            f"lab: replaying {self.lab.directory} ({self.lab.duration_s:.0f} s): space play/pause, ←/→ seek 10 s,"
+            " shift+←/→ 60 s, x speed 1×/10×/60×"), "lab")])
+
+    def apply_update(self, update: LabUpdate) -> None:
+        generation = getattr(self.lab, "generation", 0)
+        if generation != self._generation:
+            # A seek back rebuilt the series: the trace pane starts over from the update's lines.
+            self._generation = generation
+            self._held_trace.clear()
+            self.query_one(TracePane).clear()
+        super().apply_update(update)
+
+    def _refresh_header(self) -> None:
+        super()._refresh_header()
+        header = self.query_one(LabHeader)
+        lab = self.lab
+        state = "❚❚ paused" if lab.paused else "▶ playing"
+        text = header_text(self.system_info, self._mem_available_bytes, int(float(lab.t_s)), self.view_paused, ())
+        text.append(f"  replay {float(lab.t_s):.0f}/{lab.duration_s:.0f}s {lab.speed:g}× {state} ",
+                    style="bold black on #80cbc4")
+        header.show(text)
+
+    def action_toggle_playback(self) -> None:
+        self.lab.toggle_pause()
+        self._poll_now()
+
+    def action_seek(self, delta_s: float) -> None:
+        self.lab.seek(float(delta_s))
+        self._poll_now()
+
+    def action_cycle_speed(self) -> None:
+        self.lab.cycle_speed()
+        self._poll_now()
+
+    def action_set_speed(self, speed: float) -> None:
+        self.lab.set_speed(float(speed))
+        self._poll_now()
+
+
+def _run(app: MadviseLabApp, lab: Any) -> int:
+    """Run the app; SIGTERM/SIGHUP before the app's own handlers still stop the lab."""
+    def stop_and_exit(signum: int, _frame: Any) -> None:
+        lab.stop()
+        raise SystemExit(128 + signum)
+
+    previous = {signum: signal.signal(signum, stop_and_exit) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        return int(app.run() or 0)
+    finally:
+        lab.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _notifier(app_ref: list[MadviseLabApp]):
+    def notify(*_: Any) -> None:
+        if app_ref:
+            app_ref[0].lab_notify()
+    return notify
+
+
+def _served() -> bool:
+    """True when textual-serve runs us: stdin then carries the browser's keys, not a trace."""
+    return "web_driver" in os.environ.get("TEXTUAL_DRIVER", "")
+
+
+def trace_sources(traces: list[str] | None) -> list[str | int | None]:
+    """`--trace` values → file paths, or the stdin pipe's fd for `-` (the terminal goes back on fd 0)."""
+    from tui.core.tail import detach_stdin_from_terminal
+
+    sources: list[str | int | None] = []
+    for value in traces or ():
+        if value != "-":
+            sources.append(value)
+            continue
+        if any(isinstance(v, int) for v in sources):
+            raise UsageError("attach: --trace -: stdin can be read once; give the other traces as files")
+        if _served():
+            raise UsageError("attach: --trace -: under `serve` stdin carries the browser's keys; use --trace FILE")
+        if os.isatty(0):
+            raise UsageError("attach: --trace -: stdin is a terminal; pipe the trace in, e.g. "
+                             "GODEBUG=gctrace=1 ./svc 2>&1 | madvise-lab attach PID --trace -")
+        try:
+            sources.append(detach_stdin_from_terminal())
+        except OSError as error:
+            raise UsageError(f"attach: --trace -: the keyboard needs a terminal (/dev/tty: {error.strerror})") from None
+    return sources
+
+
+def run_attach(args: Any) -> int:
+    """`madvise-lab attach PID... [--trace FILE|-] [--name NAME]`: watch processes we did not start."""
+    from tui.core.attach import AttachLab, resolve_targets
+    from tui.core.system import read_system_info
+
+    resolve_targets(args.pids, args.name)  # a bad pid is one line before the terminal is touched
+    app_ref: list[MadviseLabApp] = []
+    lab = AttachLab(args.pids, names=args.name, traces=trace_sources(args.trace), notify=_notifier(app_ref))
+    app = WatchApp(lab, read_system_info())
+    app.title = "madvise-lab attach"
+    app_ref.append(app)
+    return _run(app, lab)
+
+
+def run_replay(args: Any) -> int:
+    """`madvise-lab replay DIR`: play a record directory in the dashboard."""
+    from tui.core.replay import ReplayLab
+    from tui.core.system import read_system_info
+
+    lab = ReplayLab(args.dir)
+    if args.speed:
+        lab.set_speed(float(args.speed))
+    app = ReplayApp(lab, read_system_info())
+    app.title = "madvise-lab replay"
+    return _run(app, lab)
