@@ -1,0 +1,109 @@
+"""The focused workload's chart (textual-plotext): RSS, in use, released, LazyFree over elapsed seconds, with markers."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from textual_plotext import PlotextPlot
+
+from tui.core.model import Marker
+from tui.widgets.format import MiB
+from tui.widgets.palette import FIGURE_RGB, MARKER_RGB
+
+# drawn in this order, so RSS (the figure the story is about) is on top where lines overlap
+LINES: tuple[tuple[str, str], ...] = (
+    ("lazyfree", "LazyFree"),
+    ("released", "released"),
+    ("inuse", "in use"),
+    ("rss", "RSS"),
+)
+# marker kinds that also get a text label at the top of the plot (GCs are too frequent for text)
+LABELLED_MARKERS = ("mode", "pressure", "restart")
+
+
+@dataclass(frozen=True, slots=True)
+class ChartView:
+    """One workload's history: elapsed seconds and bytes per figure, aligned, plus its markers."""
+
+    workload: str
+    t_s: tuple[float, ...]
+    figures: tuple[tuple[str, tuple[float, ...]], ...]
+    markers: tuple[Marker, ...] = ()
+
+
+def nice_step(top: float, ticks: int = 5) -> float:
+    """A round tick step (1, 2, 5 × 10^k) giving about `ticks` ticks up to `top`."""
+    raw = max(top / ticks, 1e-9)
+    power = 10 ** math.floor(math.log10(raw))
+    for factor in (1, 2, 5, 10):
+        if raw <= factor * power:
+            return factor * power
+    return 10 * power
+
+
+def downsample(xs: tuple[float, ...], ys: tuple[float, ...], points: int) -> tuple[list[float], list[float]]:
+    """Every k-th point so that at most `points` remain, always keeping the newest."""
+    n = min(len(xs), len(ys))
+    if n == 0 or points <= 0:
+        return [], []
+    step = max(1, -(-n // points))
+    idx = list(range(n - 1, -1, -step))[::-1]
+    return [xs[i] for i in idx], [ys[i] for i in idx]
+
+
+class MemoryChart(PlotextPlot):
+    """Draws a ChartView; the app decides when (on change, at most ~1 Hz, never while hidden or paused)."""
+
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
+        super().__init__(id=id)
+        self.drawn_view: ChartView | None = None
+        self.draw_count = 0
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self._draw_empty()
+
+    def _draw_empty(self) -> None:
+        plt = self.plt
+        plt.clear_figure()
+        plt.title("chart: waiting for samples")
+        plt.xlabel("elapsed s")
+
+    def draw(self, view: ChartView) -> None:
+        """Replace the plot's data with `view`, downsampled to the plot's width."""
+        self.drawn_view = view
+        self.draw_count += 1
+        plt = self.plt
+        plt.clear_figure()
+        plt.title(f"{view.workload}: MiB over elapsed seconds")
+        plt.xlabel("elapsed s")
+        width = max(10, self.size.width - 10)
+        # braille packs 2 points per cell
+        points = width * 2
+        if not view.t_s:
+            return
+        top = 1.0
+        for key, label in LINES:
+            values = dict(view.figures).get(key, ())
+            xs, ys = downsample(view.t_s, values, points)
+            if not xs:
+                continue
+            ys_mib = [y / MiB for y in ys]
+            top = max(top, max(ys_mib))
+            # LazyFree as a filled area under the lines: "RSS is high, but this much of it is LazyFree"
+            fill = key == "lazyfree"
+            plt.plot(xs, ys_mib, label=label, color=FIGURE_RGB[key], marker="hd" if fill else "braille", fillx=fill)
+        first_s, last_s = view.t_s[0], view.t_s[-1]
+        plt.xlim(first_s, max(last_s, first_s + 1.0))
+        step = nice_step(top)
+        ticks = [step * i for i in range(int(top * 1.15 / step) + 1)]
+        plt.ylim(0, top * 1.15)
+        plt.yticks(ticks, [f"{tick:g}" for tick in ticks])
+        plt.ylabel("MiB")
+        for marker in view.markers:
+            if first_s <= marker.t_s <= last_s:
+                plt.vertical_line(marker.t_s, color=MARKER_RGB.get(marker.kind, (150, 150, 150)))
+                if marker.kind in LABELLED_MARKERS:
+                    plt.text(marker.label, marker.t_s, top * 1.08, color=MARKER_RGB.get(marker.kind))
+        self.refresh()

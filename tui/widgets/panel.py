@@ -1,0 +1,202 @@
+"""One workload's panel: status line, four one-colour sparklines with values, footprint — drawn as cached strips."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.strip import Strip
+from textual.widget import Widget
+
+from tui.widgets.format import mib
+from tui.widgets.palette import FIGURE_RGB, hex_color
+
+SPARK_CHARS = " ▁▂▃▄▅▆▇█"
+
+# (figure key, label a newcomer can read); the order is the order on screen
+ROWS: tuple[tuple[str, str], ...] = (
+    ("rss", "RSS  resident (kernel)"),
+    ("inuse", "in use  live heap"),
+    ("released", "released  given back"),
+    ("lazyfree", "LazyFree  reclaimable"),
+)
+LABEL_CELLS = 23
+VALUE_CELLS = 11
+LINE_COUNT = 2 + len(ROWS)  # status, rows, footprint
+
+_STATE_STYLES = {
+    "running": Style(color="#81c784", bold=True),
+    "paused": Style(color="#ffd54f", bold=True),
+    "starting": Style(dim=True),
+    "exited": Style(color="#ef5350", bold=True),
+}
+_DIM = Style(dim=True)
+_BOLD = Style(bold=True)
+_ERROR = Style(color="#ef5350")
+_LABEL = Style()
+
+
+@dataclass(frozen=True, slots=True)
+class PanelView:
+    """What one panel shows: a status plus, per figure, the sparkline cells (oldest first) and the current bytes."""
+
+    name: str
+    pid: int | None
+    state: str
+    exit_code: int | None
+    madvise: str
+    last_error: str | None = None
+    history: tuple[tuple[str, tuple[float, ...]], ...] = ()  # (figure, values per cell)
+    current: tuple[tuple[str, int | None], ...] = ()  # (figure, bytes or None when unknown)
+    footprint_bytes: int | None = None
+    idle_bytes: int | None = None
+    sys_bytes: int | None = None
+    gc_count: int | None = None
+
+
+def spark(values: tuple[float, ...], cells: int, top: float) -> str:
+    """The last `cells` values as block characters scaled to `top`; zero is blank, anything above zero shows."""
+    values = values[-cells:] if cells > 0 else ()
+    out = []
+    for value in values:
+        if value <= 0 or top <= 0:
+            out.append(" ")
+        else:
+            level = min(8, max(1, int(value / top * 8 + 0.5)))
+            out.append(SPARK_CHARS[level])
+    return "".join(out).rjust(max(cells, 0))
+
+
+def status_text(view: PanelView) -> list[tuple[str, Style]]:
+    """The first line: pid, state, madvise mode."""
+    if view.state == "exited":
+        state = f"✖ exited (code {view.exit_code})" if view.exit_code is not None else "✖ exited"
+    else:
+        state = {"running": "● running", "paused": "❚❚ paused", "starting": "… starting"}.get(view.state, view.state)
+    pid = f"pid {view.pid}" if view.pid else "pid —"
+    return [
+        (pid, _DIM),
+        ("  ", _LABEL),
+        (state, _STATE_STYLES.get(view.state, _LABEL)),
+        ("  madvise ", _DIM),
+        (view.madvise or "—", _BOLD),
+    ]
+
+
+def footer_text(view: PanelView) -> list[tuple[str, Style]]:
+    """The last line: footprint, or the last error when the workload is dead."""
+    if view.state == "exited" and view.last_error:
+        return [("last error: ", _ERROR), (view.last_error, _ERROR)]
+    parts: list[tuple[str, Style]] = [
+        ("footprint (RSS − LazyFree) ", _DIM),
+        (mib(view.footprint_bytes), _BOLD),
+    ]
+    if view.idle_bytes is not None:
+        parts += [("  idle ", _DIM), (mib(view.idle_bytes), _LABEL)]
+    if view.sys_bytes is not None:
+        parts += [("  sys ", _DIM), (mib(view.sys_bytes), _LABEL)]
+    if view.gc_count is not None:
+        parts += [("  GCs ", _DIM), (str(view.gc_count), _LABEL)]
+    if view.last_error:
+        parts += [("  ⚠ ", _ERROR), (view.last_error, _ERROR)]
+    return parts
+
+
+class WorkloadPanel(Widget, can_focus=True):
+    """A workload's figures; `show(view)` repaints only the lines whose text changed."""
+
+    DEFAULT_CSS = """
+    WorkloadPanel {
+        height: auto;
+        border: round $panel-lighten-2;
+        border-title-style: bold;
+        padding: 0 1;
+    }
+    WorkloadPanel:focus {
+        border: round $accent;
+        border-title-color: $accent;
+    }
+    """
+
+    class Resized(Message):
+        """The panel's width changed: the app hands it a view with the right number of sparkline cells."""
+
+        def __init__(self, panel: "WorkloadPanel") -> None:
+            super().__init__()
+            self.panel = panel
+
+    def __init__(self, workload: str, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
+        super().__init__(id=id)
+        self.workload = workload
+        self.border_title = workload
+        self._view: PanelView | None = None
+        self._keys: list[object] = [None] * LINE_COUNT
+        self._strips: list[Strip | None] = [None] * LINE_COUNT
+        self._styles = {key: Style(color=hex_color(rgb)) for key, rgb in FIGURE_RGB.items()}
+
+    @property
+    def view(self) -> PanelView | None:
+        return self._view
+
+    @property
+    def spark_cells(self) -> int:
+        """How many sparkline cells fit at the current width (the app fetches that many points)."""
+        return max(0, self.size.width - LABEL_CELLS - VALUE_CELLS - 2)
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return LINE_COUNT
+
+    def show(self, view: PanelView) -> None:
+        """Take a new view; repaint the lines that look different."""
+        self._view = view
+        self._rebuild(view)
+
+    def on_resize(self) -> None:
+        self._keys = [None] * LINE_COUNT
+        if self._view is not None:
+            self._rebuild(self._view)
+        self.post_message(self.Resized(self))
+
+    def _rebuild(self, view: PanelView) -> None:
+        width = self.size.width
+        if width <= 0:
+            return
+        lines = self._line_parts(view)
+        for y, parts in enumerate(lines):
+            key = (width, tuple(parts))
+            if key == self._keys[y]:
+                continue
+            self._keys[y] = key
+            segments = [Segment(text, style) for text, style in parts]
+            # the widget's own style (background) under each segment's colour
+            self._strips[y] = Strip(segments).crop_extend(0, width, None).apply_style(self.rich_style)
+            self.refresh(Region(0, y, width, 1))
+
+    def _line_parts(self, view: PanelView) -> list[list[tuple[str, Style]]]:
+        cells = self.spark_cells
+        history = dict(view.history)
+        current = dict(view.current)
+        # one scale for all rows of a panel, so "released" and "LazyFree" compare to RSS by eye
+        top = max((max(values) for values in history.values() if values), default=0.0)
+        lines = [status_text(view)]
+        for key, label in ROWS:
+            style = self._styles[key]
+            label_text = label[:LABEL_CELLS].ljust(LABEL_CELLS)
+            row = [(label_text, _LABEL), (" ", _LABEL)]
+            if cells > 0:
+                row.append((spark(history.get(key, ()), cells, top), style))
+            row.append((mib(current.get(key)).rjust(VALUE_CELLS), style + _BOLD))
+            lines.append(row)
+        lines.append(footer_text(view))
+        return lines
+
+    def render_line(self, y: int) -> Strip:
+        if 0 <= y < LINE_COUNT and self._strips[y] is not None:
+            return self._strips[y]  # type: ignore[return-value]
+        if y == 0 and self._view is None:
+            return Strip([Segment("waiting for the first sample…", self.rich_style + _DIM)]).crop_extend(
+                0, self.size.width, self.rich_style)
+        return Strip.blank(self.size.width, self.rich_style)
