@@ -1,0 +1,476 @@
+"""The one facade both front ends use: workloads, sampler, series, timeline and pressure behind poll()."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+from tui.core.config import Config
+from tui.core.model import HeapStats, KernelMemory, LabUpdate, Marker, Sample, TraceLine, WorkloadStatus
+from tui.core.sampler import Sampler
+from tui.core.series import Series
+from tui.core.supervisor import Exited, OutputLine, Received, Spawned, Supervisor
+from tui.core.timeline import Timeline, TimelineStep, describe_step
+
+MiB = 1 << 20
+MAX_QUEUE = 100_000  # if nobody polls for a long time, the oldest items go rather than the memory
+MAX_POLL_ITEMS = 20_000
+# Events after which the process's pages have moved: read smaps_rollup now, not at the next tick.
+INVALIDATING_EVENTS = frozenset({"alloc", "free", "gc", "scavenge", "mode", "reuse"})
+TRACE_KINDS = frozenset({"gc", "scav", "lab", "error", "other"})
+
+
+class Seconds(float):
+    """Seconds since the lab started; also callable (`lab.t_s` and `lab.t_s()` both read it)."""
+
+    def __call__(self) -> float:
+        return float(self)
+
+
+class _Pressure:
+    """A squeeze or release finished on the pressure thread."""
+
+    __slots__ = ("name", "what", "result", "t_s")
+
+    def __init__(self, name: str, what: str, result: Any, t_s: float) -> None:
+        self.name, self.what, self.result, self.t_s = name, what, result, t_s
+
+
+class Lab:
+    """Owns the workloads of one config; threads feed one queue, `poll()` applies it on the caller's thread."""
+
+    def __init__(self, config: Config, *, notify: Callable[[], None] | None = None,
+                 on_message: Callable[[str, dict], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self._notify = notify
+        self._clock = clock
+        self._t0: float | None = None
+        self._queue: deque = deque(maxlen=MAX_QUEUE)
+        self._queue_lock = threading.Lock()
+        self._notified = False
+        self.dropped_items = 0
+        self._series = {w.name: Series(config.history_samples) for w in config.workloads}
+        self._statuses = {w.name: WorkloadStatus(w.name, None, "starting", None, w.madvise) for w in config.workloads}
+        self._heap: dict[str, HeapStats | None] = {w.name: None for w in config.workloads}
+        self._generation = {w.name: 0 for w in config.workloads}
+        self._pid_names: dict[int, str] = {}  # sampled pid -> workload (reader and sampler threads write)
+        self._sampled_pid: dict[str, int] = {}
+        self._proc_pid: dict[str, int] = {}
+        self._last_kernel: dict[int, KernelMemory] = {}
+        self.timeline = Timeline(config.timeline)
+        self._on_message = on_message
+        self._started = self._stopped = False
+        self._cgroup_manager: Any = None
+        self._cgroups: dict[str, Any] = {}
+        self._pressure_reason: str | None = "not started"
+        self._pressure_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="madvise-lab-pressure")
+        self._sampler = Sampler(config.sample_interval_s, self._on_sample, clock=clock)
+        self._supervisor = Supervisor(config.workloads, self._on_supervisor, clock=clock, on_raw=on_message)
+
+    # --- reading ---
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.config.names
+
+    def series(self, name: str) -> Series:
+        return self._series[name]
+
+    def status(self, name: str) -> WorkloadStatus:
+        return self._statuses[name]
+
+    def heap(self, name: str) -> HeapStats | None:
+        return self._heap[name]
+
+    def kind(self, name: str) -> str:
+        return self._supervisor.config(name).kind
+
+    def workload_config(self, name: str):
+        """The workload's current config (options change when a Go workload restarts in another mode)."""
+        return self._supervisor.config(name)
+
+    @property
+    def t_s(self) -> Seconds:
+        return Seconds(0.0 if self._t0 is None else self._clock() - self._t0)
+
+    def upcoming(self, n: int = 3) -> tuple[TimelineStep, ...]:
+        return self.timeline.upcoming(float(self.t_s), n)
+
+    @property
+    def pressure_available(self) -> bool:
+        return bool(self._cgroups)
+
+    @property
+    def pressure_reason(self) -> str | None:
+        """Why pressure is unavailable (None when it is available)."""
+        return None if self._cgroups else self._pressure_reason
+
+    def sampler_stats(self):
+        return self._sampler.stats()
+
+    # --- lifecycle ---
+
+    def start(self) -> None:
+        """Create cgroups, start the sampler and spawn every workload (spawns finish in the background)."""
+        if self._started:
+            return
+        self._started = True
+        self._t0 = self._clock()
+        self._sampler._t0 = self._t0  # one time axis for samples and messages
+        self._supervisor._t0 = self._t0
+        self._setup_cgroups()
+        self._sampler.start()
+        for name in self.names:
+            cgroup = self._cgroups.get(name)
+            self._supervisor.start(name, cgroup.preexec if cgroup is not None else None)
+
+    def _setup_cgroups(self) -> None:
+        try:
+            from tui.core.cgroups import CgroupManager
+
+            manager = CgroupManager(self.config.pressure.cgroup_root)
+            if not manager.available:
+                self._pressure_reason = manager.reason or "no writable memory cgroup"
+                return
+            manager.cleanup_stale()
+            self._cgroup_manager = manager
+            for name in self.names:
+                self._cgroups[name] = manager.create(name)
+            self._pressure_reason = None
+        except Exception as error:  # noqa: BLE001 - pressure is optional: the lab runs without it
+            self._pressure_reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            self._cgroups = {}
+            if self._cgroup_manager is not None:
+                self._cgroup_manager.remove_all()
+
+    def stop(self) -> None:
+        """Exit every workload (SIGKILL after 1 s), stop the sampler, remove cgroups. Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._supervisor.stop()
+        self._sampler.stop()
+        self._pressure_pool.shutdown(wait=False, cancel_futures=True)
+        if self._cgroup_manager is not None:
+            try:
+                self._cgroup_manager.remove_all()
+            except Exception:  # noqa: BLE001 - the next start's cleanup_stale removes leftovers
+                pass
+
+    # --- threads -> queue ---
+
+    def _put(self, item: Any, wake: bool = True) -> None:
+        call = False
+        with self._queue_lock:
+            if len(self._queue) == self._queue.maxlen:
+                self.dropped_items += 1
+            self._queue.append(item)
+            if wake and not self._notified:
+                self._notified = call = True
+        if call and self._notify is not None:
+            try:
+                self._notify()
+            except Exception:  # noqa: BLE001 - a front end's wake-up must not kill a sampling thread
+                pass
+
+    def _on_sample(self, pid: int, t_s: float, memory: KernelMemory | None) -> None:
+        name = self._pid_names.get(pid)
+        if name is None:
+            return
+        if memory is None:
+            self._pid_names.pop(pid, None)
+            self._last_kernel.pop(pid, None)
+            return
+        changed = self._last_kernel.get(pid) != memory
+        self._last_kernel[pid] = memory
+        # An unchanged sample still extends the series, but only a change wakes the front end.
+        self._put(("sample", name, pid, t_s, memory), wake=changed)
+
+    def _on_supervisor(self, message: Any) -> None:
+        if isinstance(message, Spawned):
+            self._proc_pid[message.name] = message.pid
+            self._watch(message.name, message.pid)
+        elif isinstance(message, Received):
+            data = message.data
+            kind = data.get("type")
+            if kind == "hello" and isinstance(data.get("pid"), int) and data["pid"] != message.pid:
+                self._watch(message.name, data["pid"])  # e.g. a launcher in between: sample the real program
+            elif kind == "event" and data.get("event") in INVALIDATING_EVENTS:
+                pid = self._sampled_pid.get(message.name)
+                if pid is not None:
+                    self._sampler.invalidate(pid)
+        elif isinstance(message, Exited):
+            pid = self._sampled_pid.get(message.name)
+            # After a restart the old process's exit can arrive late: only the current process unregisters.
+            if pid is not None and self._proc_pid.get(message.name) == message.pid:
+                self._sampler.remove(pid)
+                self._pid_names.pop(pid, None)
+        self._put(message)
+
+    def _watch(self, name: str, pid: int) -> None:
+        old = self._sampled_pid.get(name)
+        if old is not None and old != pid:
+            self._sampler.remove(old)
+            self._pid_names.pop(old, None)
+        self._sampled_pid[name] = pid
+        self._pid_names[pid] = name
+        self._sampler.add(pid)
+
+    # --- the caller's thread ---
+
+    def poll(self) -> LabUpdate:
+        """Apply everything the threads queued, run due timeline steps; returns what changed."""
+        with self._queue_lock:
+            n_items = min(len(self._queue), MAX_POLL_ITEMS)
+            items = [self._queue.popleft() for _ in range(n_items)]
+            self._notified = bool(self._queue)
+        out = _Collect()
+        for item in items:
+            if isinstance(item, tuple):
+                self._apply_sample(out, *item[1:])
+            elif isinstance(item, Received):
+                self._apply_received(out, item)
+            elif isinstance(item, OutputLine):
+                out.line(TraceLine(item.t_s, item.name, item.line, item.kind if item.kind in TRACE_KINDS else "other"))
+            elif isinstance(item, Spawned):
+                self._apply_spawned(out, item)
+            elif isinstance(item, Exited):
+                self._apply_exited(out, item)
+            elif isinstance(item, _Pressure):
+                self._apply_pressure(out, item)
+        if self._started and not self._stopped:
+            for step in self.timeline.due(float(self.t_s)):
+                self._run_step(out, step)
+        return out.update()
+
+    def _set_status(self, out: "_Collect", name: str, **changes: Any) -> None:
+        old = self._statuses[name]
+        new = dataclasses.replace(old, **changes)
+        if new != old:
+            self._statuses[name] = new
+            out.statuses[name] = new
+
+    def _apply_sample(self, out: "_Collect", name: str, pid: int, t_s: float, memory: KernelMemory) -> None:
+        heap = self._heap[name]
+        madvise = heap.madvise if heap is not None else self._statuses[name].madvise
+        sample = Sample(t_s, name, pid, madvise, memory, heap)
+        self._series[name].append(sample)
+        out.samples.append(sample)
+
+    def _apply_spawned(self, out: "_Collect", item: Spawned) -> None:
+        self._generation[item.name] = item.generation
+        self._heap[item.name] = None
+        self._set_status(out, item.name, pid=item.pid, state="starting", exit_code=None, madvise=item.madvise,
+                         last_error=None)
+        if item.generation > 1:
+            self._marker(out, item.t_s, item.name, "restart", f"restart ({item.madvise})")
+        out.line(TraceLine(item.t_s, item.name, f"lab: started pid {item.pid} with {item.madvise}", "lab"))
+
+    def _apply_exited(self, out: "_Collect", item: Exited) -> None:
+        if item.generation < self._generation[item.name]:
+            return  # the old process of a restart: the new one's status stands
+        self._set_status(out, item.name, state="exited", exit_code=item.exit_code, last_error=item.last_error)
+        if item.requested and item.exit_code in (0, None, -9):
+            text = f"lab: stopped (code {item.exit_code})"
+        else:
+            reason = f": {item.last_error}" if item.last_error else ""
+            text = f"lab: exited (code {item.exit_code}){reason}"
+        out.line(TraceLine(item.t_s, item.name, text, "lab" if item.requested else "error"))
+
+    def _apply_received(self, out: "_Collect", item: Received) -> None:
+        name, data, t_s = item.name, item.data, item.t_s
+        if item.generation < self._generation[name]:
+            return
+        kind = data.get("type")
+        if kind == "stats":
+            self._apply_stats(out, name, data)
+        elif kind == "trace":
+            line_kind = data.get("kind")
+            out.line(TraceLine(t_s, name, str(data.get("line", "")), line_kind if line_kind in TRACE_KINDS else "other"))
+        elif kind == "event":
+            self._apply_event(out, name, t_s, data)
+        elif kind == "hello":
+            madvise = str(data.get("madvise") or self._statuses[name].madvise)
+            self._set_status(out, name, pid=int(data.get("pid") or item.pid), state="running", madvise=madvise)
+        elif kind == "error":
+            message = str(data.get("message", ""))
+            self._set_status(out, name, last_error=message)
+            out.line(TraceLine(t_s, name, f"lab: error: {message}", "error"))
+
+    def _apply_stats(self, out: "_Collect", name: str, data: Any) -> None:
+        try:
+            heap = HeapStats(int(data.get("heap_inuse", 0)), int(data.get("heap_idle", 0)),
+                             int(data.get("heap_released", 0)), int(data.get("heap_sys", 0)), int(data.get("gc", 0)),
+                             str(data.get("madvise") or self._statuses[name].madvise))
+        except (TypeError, ValueError):
+            return  # a malformed stats message: keep the last good one
+        self._heap[name] = heap
+        if self._statuses[name].state == "starting":
+            self._set_status(out, name, state="running")
+        if heap.madvise != self._statuses[name].madvise:
+            self._set_status(out, name, madvise=heap.madvise)
+
+    def _apply_event(self, out: "_Collect", name: str, t_s: float, data: Any) -> None:
+        event = data.get("event")
+        if event == "gc":
+            label = f"gc {data.get('n', '')}" + (" (forced)" if data.get("forced") else "")
+            self._marker(out, t_s, name, "gc", label.strip())
+        elif event == "scavenge":
+            released = int(data.get("released_bytes") or 0)
+            if released:  # a sweep that found nothing idle long enough is not worth a chart mark
+                self._marker(out, t_s, name, "scavenge", f"scavenge {released / MiB:.0f} MiB")
+        elif event == "mode":
+            new = str(data.get("new", ""))
+            self._marker(out, t_s, name, "mode", f"{data.get('old', '?')} → {new}")
+            if new:
+                self._set_status(out, name, madvise=new)
+        elif event == "pause":
+            self._set_status(out, name, state="paused")
+        elif event == "resume":
+            self._set_status(out, name, state="running")
+
+    def _apply_pressure(self, out: "_Collect", item: _Pressure) -> None:
+        result = item.result
+        message = getattr(result, "message", str(result))
+        out.line(TraceLine(item.t_s, item.name, f"lab: {item.what}: {message}",
+                           "lab" if getattr(result, "ok", False) else "error"))
+        limit = getattr(result, "limit_bytes", None)
+        label = item.what if limit is None else f"{item.what} → {limit / MiB:.0f} MiB"
+        self._marker(out, item.t_s, item.name, "pressure", label)
+        if self._series[item.name].latest is not None:
+            pid = self._sampled_pid.get(item.name)
+            if pid is not None:
+                self._sampler.invalidate(pid)
+
+    def _marker(self, out: "_Collect", t_s: float, name: str, kind: str, label: str) -> None:
+        marker = Marker(t_s, name, kind, label)
+        self._series[name].add_marker(marker)
+        out.markers.append(marker)
+
+    def _lab_line(self, name: str, text: str, kind: str = "lab") -> None:
+        """A lab: line from an action on the caller's thread; it shows with the next poll."""
+        self._put(OutputLine(name, 0, self._generation.get(name, 0), float(self.t_s), f"lab: {text}", kind, "lab"))
+
+    # --- timeline ---
+
+    def _run_step(self, out: "_Collect", step: TimelineStep) -> None:
+        targets = self.names if step.workload == "all" else (step.workload,)
+        for name in targets:
+            out.line(TraceLine(float(self.t_s), name, f"lab: timeline {describe_step(step)}", "lab"))
+            self.do(step.do, name, step.value)
+
+    def do(self, action: str, name: str, value: Any = None) -> None:
+        """Run one timeline action by name (the same verbs as the config's `do:`)."""
+        if action == "set_madvise":
+            self.set_madvise(name, value)
+        elif action == "alloc":
+            self.alloc(name, value)
+        elif action in ("gc", "scavenge", "free", "pause", "resume", "restart", "pressure", "release_pressure"):
+            getattr(self, action)(name)
+        else:
+            raise ValueError(f"unknown action {action!r}")
+
+    # --- commands (caller's thread; never block on the workload) ---
+
+    def _send(self, name: str, cmd: str, **fields: Any) -> bool:
+        if self._supervisor.send(name, cmd, **fields):
+            return True
+        self._lab_line(name, f"{cmd}: {name} is not running ({self._statuses[name].state}); r restarts it", "error")
+        return False
+
+    def set_madvise(self, name: str, mode: str) -> None:
+        if self.kind(name) == "go":
+            self._lab_line(name, f"Go reads GODEBUG=madvdontneed only at start: restarting {name} with {mode}")
+            self._supervisor.restart(name, {"madvise": mode})
+            return
+        self._send(name, "set_madvise", value=mode)
+
+    def gc(self, name: str) -> None:
+        self._send(name, "gc")
+
+    def scavenge(self, name: str) -> None:
+        self._send(name, "scavenge")
+
+    def alloc(self, name: str, n_bytes: int | None = None) -> None:
+        self._send(name, "alloc", bytes=int(self.config.alloc_bytes if n_bytes is None else n_bytes))
+
+    def free(self, name: str) -> None:
+        self._send(name, "free")
+
+    def pause(self, name: str) -> None:
+        self._send(name, "pause")
+
+    def resume(self, name: str) -> None:
+        self._send(name, "resume")
+
+    def restart(self, name: str) -> None:
+        """Stop and start the workload again (in the background); its history stays."""
+        self._lab_line(name, f"restarting {name}")
+        cgroup = self._cgroups.get(name)
+        if cgroup is not None:
+            self._supervisor._preexec[name] = cgroup.preexec
+        self._supervisor.restart(name)
+
+    def pressure(self, name: str) -> None:
+        """Squeeze the workload's cgroup (on the pressure thread) so the kernel reclaims its LazyFree pages."""
+        cgroup = self._cgroups.get(name)
+        if cgroup is None:
+            self._lab_line(name, f"pressure unavailable: {self.pressure_reason}", "error")
+            return
+        latest = self._series[name].latest
+        if latest is None:
+            self._lab_line(name, "pressure: no sample yet", "error")
+            return
+        footprint_bytes = latest.kernel.footprint_bytes
+        pressure = self.config.pressure
+        self._lab_line(name, f"pressure: squeezing toward footprint {footprint_bytes / MiB:.0f} MiB "
+                             f"+ {pressure.margin_bytes / MiB:.0f} MiB")
+        self._submit_pressure(name, "pressure", lambda: cgroup.squeeze(footprint_bytes, pressure.margin_bytes,
+                                                                       pressure.step_bytes))
+
+    def release_pressure(self, name: str) -> None:
+        cgroup = self._cgroups.get(name)
+        if cgroup is None:
+            self._lab_line(name, f"pressure unavailable: {self.pressure_reason}", "error")
+            return
+        self._submit_pressure(name, "release_pressure", cgroup.release)
+
+    def _submit_pressure(self, name: str, what: str, fn: Callable[[], Any]) -> None:
+        def run() -> None:
+            try:
+                result = fn()
+            except Exception as error:  # noqa: BLE001 - shown as a lab: line, never raised
+                result = _Failed(str(error).splitlines()[0] if str(error) else type(error).__name__)
+            self._put(_Pressure(name, what, result, float(self.t_s)))
+        if self._stopped:
+            return
+        self._pressure_pool.submit(run)
+
+
+class _Failed:
+    ok = False
+    limit_bytes = None
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+class _Collect:
+    """What one poll gathers, before it becomes a frozen LabUpdate."""
+
+    def __init__(self) -> None:
+        self.samples: list[Sample] = []
+        self.lines: list[TraceLine] = []
+        self.markers: list[Marker] = []
+        self.statuses: dict[str, WorkloadStatus] = {}
+
+    def line(self, line: TraceLine) -> None:
+        self.lines.append(line)
+
+    def update(self) -> LabUpdate:
+        return LabUpdate(tuple(self.samples), tuple(self.lines), tuple(self.markers), tuple(self.statuses.values()))

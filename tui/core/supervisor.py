@@ -1,0 +1,361 @@
+"""Spawn, command and watch the workload processes; their output becomes immutable messages for the Lab."""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from tui.core.config import WorkloadConfig
+
+PR_SET_PDEATHSIG = 1
+MAX_LINE_CHARS = 2000  # a runaway child cannot flood the trace pane with one giant line
+EXIT_GRACE_S = 1.0
+
+try:
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved before fork: the child only calls it
+except (OSError, AttributeError):  # pragma: no cover - not Linux
+    _prctl = None
+
+
+# --- messages (from reader threads to the Lab) ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Spawned:
+    """A workload process started (generation counts restarts)."""
+
+    name: str
+    pid: int
+    generation: int
+    t_s: float
+    madvise: str
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One protocol message (a parsed JSON object with "type") from a workload's stdout."""
+
+    name: str
+    pid: int
+    generation: int
+    t_s: float
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class OutputLine:
+    """A free-text line: stderr, or stdout that was not a protocol message. kind: gc, scav, other."""
+
+    name: str
+    pid: int
+    generation: int
+    t_s: float
+    line: str
+    kind: str
+    stream: str  # "stderr" | "stdout"
+
+
+@dataclass(frozen=True, slots=True)
+class Exited:
+    """A workload process ended; `requested` when we asked it to (stop, restart)."""
+
+    name: str
+    pid: int | None
+    generation: int
+    t_s: float
+    exit_code: int | None
+    last_error: str | None
+    requested: bool
+
+
+SupervisorMessage = Spawned | Received | OutputLine | Exited
+
+
+def classify_stderr(line: str) -> str:
+    try:
+        from tui.core.gotrace import classify
+    except ImportError:  # the Go trace classifier is optional for the core
+        return "other"
+    try:
+        return classify(line)
+    except Exception:  # noqa: BLE001 - a classifier bug must not kill a reader thread
+        return "other"
+
+
+def workload_command(workload: WorkloadConfig,
+                     progress: Callable[[str], None] = lambda message: None) -> tuple[list[str], dict[str, str] | None]:
+    """argv and environment (None: inherit) for one workload; raises with a one-line reason."""
+    if workload.kind == "go":
+        from tui.core.golang import go_command  # lazily: building Go is only for kind go
+
+        argv, env = go_command(workload.options, progress)
+        return list(argv), env
+    return [sys.executable, "-m", "workloads", *workload.argv()], None
+
+
+def _child_setup(parent_pid: int, extra: Callable[[], None] | None) -> Callable[[], None]:
+    def setup() -> None:
+        # Runs in the child between fork and exec: die with the dashboard, even on SIGKILL.
+        if _prctl is not None:
+            _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent_pid:  # the dashboard died before prctl took hold
+            os._exit(1)
+        if extra is not None:
+            extra()
+    return setup
+
+
+class _Child:
+    """One running process and its reader threads."""
+
+    def __init__(self, name: str, generation: int, proc: subprocess.Popen) -> None:
+        self.name = name
+        self.generation = generation
+        self.proc = proc
+        self.write_lock = threading.Lock()
+        self.last_error: str | None = None
+        self.last_stderr: str | None = None
+        self.requested_exit = False
+        self.stderr_done = threading.Event()
+        self.exited = threading.Event()
+
+
+class Supervisor:
+    """One child process per workload. Spawns happen on one long-lived thread: PR_SET_PDEATHSIG fires when the
+    *thread* that forked the child ends, so a short-lived worker thread must never fork a workload."""
+
+    def __init__(self, workloads: tuple[WorkloadConfig, ...] | list[WorkloadConfig],
+                 on_message: Callable[[SupervisorMessage], None], *, t0: float | None = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 on_raw: Callable[..., None] | None = None) -> None:
+        self._configs = {w.name: w for w in workloads}
+        self._on_message = on_message
+        self._on_raw = on_raw
+        self._clock = clock
+        self._t0 = clock() if t0 is None else t0
+        self._children: dict[str, _Child] = {}
+        self._generations = {name: 0 for name in self._configs}
+        self._lock = threading.Lock()
+        self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="madvise-lab-spawn")
+        self._stopped = False
+        self._preexec: dict[str, Callable[[], None] | None] = {}
+        atexit.register(self.stop)
+
+    def t_s(self) -> float:
+        return self._clock() - self._t0
+
+    def config(self, name: str) -> WorkloadConfig:
+        return self._configs[name]
+
+    def pid(self, name: str) -> int | None:
+        child = self._children.get(name)
+        return child.proc.pid if child is not None and not child.exited.is_set() else None
+
+    # --- lifecycle ---
+
+    def start(self, name: str, preexec_extra: Callable[[], None] | None = None):
+        """Spawn `name` on the spawner thread; returns a Future (result: pid, or None when it failed)."""
+        self._preexec[name] = preexec_extra
+        return self._submit(self._spawn, name)
+
+    def restart(self, name: str, options_override: Mapping[str, Any] | None = None):
+        """Stop `name` (if running) and start it again, optionally with other options; returns a Future."""
+        if options_override:
+            self._configs[name] = self._configs[name].with_options(options_override)
+        return self._submit(self._restart, name)
+
+    def _submit(self, fn, name: str):
+        if self._stopped:
+            from concurrent.futures import Future
+
+            future: Future = Future()
+            future.set_result(None)
+            return future
+        return self._spawner.submit(fn, name)
+
+    def _restart(self, name: str) -> int | None:
+        child = self._children.get(name)
+        if child is not None:
+            self._end(child)
+        return self._spawn(name)
+
+    def _spawn(self, name: str) -> int | None:
+        if self._stopped:
+            return None
+        workload = self._configs[name]
+        with self._lock:
+            self._generations[name] += 1
+            generation = self._generations[name]
+        try:
+            argv, env = workload_command(workload, lambda text: self._emit_line(name, None, generation, text))
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                text=True, encoding="utf-8", errors="replace", bufsize=1, close_fds=True,
+                start_new_session=True,  # Ctrl+C in the terminal reaches the dashboard, which stops them in order
+                preexec_fn=_child_setup(os.getpid(), self._preexec.get(name)),
+            )
+        except Exception as error:  # noqa: BLE001 - any failure to start is shown, never raised into the UI
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            self._on_message(Exited(name, None, generation, self.t_s(), None, f"could not start: {reason}", False))
+            return None
+        child = _Child(name, generation, proc)
+        with self._lock:
+            self._children[name] = child
+        if self._stopped:  # stop() ran while this spawn was under way
+            child.requested_exit = True
+            _kill(proc)
+        self._on_message(Spawned(name, proc.pid, generation, self.t_s(), workload.madvise))
+        threading.Thread(target=self._read_stderr, args=(child,), name=f"stderr-{name}", daemon=True).start()
+        threading.Thread(target=self._read_stdout, args=(child,), name=f"stdout-{name}", daemon=True).start()
+        return proc.pid
+
+    def _emit_line(self, name: str, pid: int | None, generation: int, text: str) -> None:
+        self._on_message(OutputLine(name, pid or 0, generation, self.t_s(), f"lab: {text}", "lab", "stdout"))
+
+    # --- reader threads ---
+
+    def _read_stdout(self, child: _Child) -> None:
+        pid = child.proc.pid
+        try:
+            for raw in child.proc.stdout:
+                line = raw.rstrip("\n")
+                if not line:
+                    continue
+                data = _parse(line)
+                t_s = self.t_s()
+                if data is None:
+                    self._on_message(OutputLine(child.name, pid, child.generation, t_s, line[:MAX_LINE_CHARS],
+                                                "other", "stdout"))
+                    continue
+                if data.get("type") == "error":
+                    child.last_error = str(data.get("message", ""))[:MAX_LINE_CHARS]
+                if self._on_raw is not None:
+                    try:
+                        self._on_raw(child.name, data)
+                    except Exception:  # noqa: BLE001 - a recorder bug must not stop the reader
+                        pass
+                self._on_message(Received(child.name, pid, child.generation, t_s, data))
+        except (OSError, ValueError):
+            pass
+        child.stderr_done.wait(EXIT_GRACE_S)  # the traceback on stderr is the last error of a crash
+        code = child.proc.wait()
+        child.exited.set()
+        last_error = child.last_error if child.last_error else child.last_stderr
+        if code == 0 and child.requested_exit:
+            last_error = child.last_error
+        self._on_message(Exited(child.name, pid, child.generation, self.t_s(), code, last_error,
+                                child.requested_exit))
+
+    def _read_stderr(self, child: _Child) -> None:
+        try:
+            for raw in child.proc.stderr:
+                line = raw.rstrip("\n")[:MAX_LINE_CHARS]
+                if not line.strip():
+                    continue
+                child.last_stderr = line
+                self._on_message(OutputLine(child.name, child.proc.pid, child.generation, self.t_s(), line,
+                                            classify_stderr(line), "stderr"))
+        except (OSError, ValueError):
+            pass
+        child.stderr_done.set()
+
+    # --- commands ---
+
+    def send(self, name: str, cmd: str, **fields: Any) -> bool:
+        """Write one command line to the workload; False when it is not running (a dead pipe is not an error)."""
+        child = self._children.get(name)
+        if child is None or child.exited.is_set():
+            return False
+        payload = json.dumps({"cmd": cmd, **fields}) + "\n"
+        with child.write_lock:
+            try:
+                child.proc.stdin.write(payload)
+                child.proc.stdin.flush()
+                return True
+            except (BrokenPipeError, OSError, ValueError):
+                return False
+
+    def _end(self, child: _Child, grace_s: float = EXIT_GRACE_S) -> None:
+        """Ask politely (exit, then closed stdin), then SIGKILL; waits for the reader to report the exit."""
+        if child.proc.poll() is None:
+            child.requested_exit = True
+            self.send(child.name, "exit")
+            with child.write_lock:
+                try:
+                    child.proc.stdin.close()
+                except (OSError, ValueError):
+                    pass
+            try:
+                child.proc.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                _kill(child.proc)
+        else:
+            child.requested_exit = True
+        child.exited.wait(grace_s + 1.0)
+
+    def stop(self) -> None:
+        """Exit every workload (≤ 1 s grace, then SIGKILL). Idempotent; safe from signal handlers and atexit."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._spawner.shutdown(wait=False, cancel_futures=True)
+        children = list(self._children.values())
+        for child in children:
+            if child.proc.poll() is None:
+                child.requested_exit = True
+                self.send(child.name, "exit")
+                with child.write_lock:
+                    try:
+                        child.proc.stdin.close()
+                    except (OSError, ValueError):
+                        pass
+        deadline = time.monotonic() + EXIT_GRACE_S
+        for child in children:
+            try:
+                child.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _kill(child.proc)
+        for child in children:
+            try:
+                child.proc.wait(timeout=2.0)
+            except subprocess.TimeoutExpired:
+                pass
+            child.exited.wait(0.5)
+        atexit.unregister(self.stop)
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # its own session: anything it forked goes too
+    except OSError:
+        try:
+            proc.kill()
+        except OSError:
+            pass
+    try:
+        proc.wait(timeout=2.0)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _parse(line: str) -> dict[str, Any] | None:
+    """A protocol message, or None for anything else (junk is shown as text, never raised)."""
+    if not line.startswith("{"):
+        return None
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        return None
+    return data
