@@ -478,7 +478,7 @@ func handle(line string, o *options) (exit bool) {
 			emitError("alloc: " + err.Error())
 			return false
 		}
-		go held.add("command", n)
+		held.add("command", n) // in line: a `free` right after must see this allocation
 	case "free":
 		held.drop("")
 	case "pause":
