@@ -172,7 +172,9 @@ class Recorder:
 
     def _on_message(self, workload: str, message: Any, *rest: Any) -> None:
         # Called from the Lab's reader threads: only queue, the main loop writes.
-        self._messages.put((time.monotonic() - self._start_monotonic, workload, message))
+        # The Lab's clock, so events.jsonl, samples.csv and trace.log share one time axis.
+        t_s = lab_now_s(self.lab) if self.lab is not None else time.monotonic() - self._start_monotonic
+        self._messages.put((t_s, workload, message))
 
     def run(self, stop: _StopFlag | None = None) -> dict[str, Any]:
         files = RunFiles(self.out_dir)

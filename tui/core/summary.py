@@ -55,7 +55,7 @@ class SummaryBuilder:
             grew = tally.last_released_bytes is not None and released_bytes > tally.last_released_bytes
             first_seen_released = tally.last_released_bytes is None and released_bytes > 0
             if tally.first_release_t_s is None and (grew or first_seen_released):
-                tally.first_release_t_s = sample.t_s
+                tally.first_release_t_s = round(sample.t_s, 3)
                 tally.peak_before_release_bytes = tally.peak_rss_bytes
             tally.last_released_bytes = released_bytes
         if (
