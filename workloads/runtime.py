@@ -64,17 +64,22 @@ class Runtime:
 
     def send_stats(self) -> None:
         s = self.heap.stats()
-        figures = (s.inuse, s.idle, s.released, s.sys, self.pacer.goal_bytes, self.gc_count, self.mode)
+        figures = self._figures()
         self.emit("stats", heap_inuse=s.inuse, heap_idle=s.idle, heap_released=s.released, heap_sys=s.sys,
                   heap_goal=self.pacer.goal_bytes, gc=self.gc_count, madvise=self.mode)
         self.last_stats, self.last_stats_s = figures, self.now_s
 
-    def maybe_stats(self) -> None:
-        """Stats every stats_interval while figures change, every second otherwise."""
-        since_s = self.now_s - self.last_stats_s
+    def _figures(self) -> tuple:
         s = self.heap.stats()
-        figures = (s.inuse, s.idle, s.released, s.sys, self.pacer.goal_bytes, self.gc_count, self.mode)
-        if since_s >= KEEPALIVE_S or (figures != self.last_stats and since_s >= self.opts["stats_interval"]):
+        return (s.inuse, s.idle, s.released, s.sys, self.pacer.goal_bytes, self.gc_count, self.mode)
+
+    def next_stats_s(self) -> float:
+        """Stats every stats_interval while figures change, every second otherwise."""
+        changed = self._figures() != self.last_stats
+        return self.last_stats_s + (min(self.opts["stats_interval"], KEEPALIVE_S) if changed else KEEPALIVE_S)
+
+    def maybe_stats(self) -> None:
+        if self.now_s >= self.next_stats_s():
             self.send_stats()
 
     def hello(self) -> None:
@@ -238,7 +243,7 @@ class Runtime:
 
     def next_due_s(self) -> float:
         """When tick() next has something to do (the loop sleeps until then or a command arrives)."""
-        due = self.last_stats_s + self.opts["stats_interval"]
+        due = self.next_stats_s()
         if self.paused_at_s is None:
             due = min(due, self.pattern_next_s + self.paused_total_s, self.pacer.next_forced_s(),
                       self.scavenger.next_due_s())
