@@ -292,13 +292,16 @@ func waitRunning() {
 	}
 }
 
-// ---- patterns ----
+// ---- patterns (the same schedule as workloads/patterns.py) ----
 
 func runPattern(o *options) {
 	switch o.pattern {
 	case "seed":
+		// COUNT allocations at 0, INTERVAL, ...; all dropped HOLD after the last.
 		for i := 0; i < o.count; i++ {
-			sleep(o.interval.dur())
+			if i > 0 {
+				sleep(o.interval.dur())
+			}
 			waitRunning()
 			held.add("pattern", o.size.bytes)
 		}
@@ -307,48 +310,78 @@ func runPattern(o *options) {
 	case "steady":
 		held.add("pattern", o.size.bytes)
 	case "sawtooth":
+		// Every INTERVAL: grow by SIZE, or drop everything once PEAK is reached.
 		for {
 			waitRunning()
-			held.add("pattern", o.size.bytes)
-			if held.bytes("pattern") >= o.peak.bytes {
+			if n := held.bytes("pattern"); n > 0 && n >= o.peak.bytes {
 				held.drop("pattern")
+			} else {
+				held.add("pattern", o.size.bytes)
 			}
-			sleep(o.interval.dur())
+			sleep(maxDuration(o.interval.dur(), time.Millisecond))
 		}
 	case "burst":
+		// Hold BASE; every INTERVAL add SIZE and drop it after HOLD (half an interval when HOLD is 0).
 		held.add("pattern", o.base.bytes)
-		for {
-			sleep(o.interval.dur())
+		interval := maxDuration(o.interval.dur(), time.Millisecond)
+		hold := o.hold.dur()
+		if hold == 0 {
+			hold = interval / 2
+		}
+		for i := 0; ; i++ {
 			waitRunning()
-			held.add("burst", o.size.bytes)
-			sleep(o.hold.dur())
-			held.drop("burst")
+			group := fmt.Sprintf("burst-%d", i)
+			held.add(group, o.size.bytes)
+			go func() { sleep(hold); held.drop(group) }() // bursts may overlap when HOLD > INTERVAL
+			sleep(interval)
 		}
 	case "churn":
 		runChurn(o)
 	}
 }
 
+func maxDuration(a, b time.Duration) time.Duration {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// runChurn keeps LIVE bytes of OBJECT_SIZE objects, replacing RATE bytes per second, oldest first;
+// after a `free` it refills.
 func runChurn(o *options) {
-	n := int(o.live.bytes / o.objSize.bytes)
-	if n < 1 {
-		n = 1
-	}
-	ring := make([][]byte, n)
-	for i := range ring {
-		ring[i] = touched(o.objSize.bytes)
-	}
-	emitEvent("alloc", map[string]any{"bytes": int64(n) * o.objSize.bytes, "source": "churn"})
+	target := int(o.live.bytes / o.objSize.bytes)
 	const tick = 100 * time.Millisecond
 	perTick := float64(o.rate.bytes) * tick.Seconds() / float64(o.objSize.bytes)
-	owed, next := 0.0, 0
+	held.churn(0, target, o.objSize.bytes)
+	owed := 0.0
 	for {
 		sleep(tick)
 		owed += perTick
-		for ; owed >= 1; owed-- {
-			ring[next] = touched(o.objSize.bytes)
-			next = (next + 1) % n
-		}
+		n := int(owed)
+		owed -= float64(n)
+		held.churn(n, target, o.objSize.bytes)
+	}
+}
+
+// churn drops the n oldest churn objects, then allocates until `target` are held.
+func (h *heap) churn(n, target int, size int64) {
+	h.mu.Lock()
+	objects := h.groups["churn"]
+	if n > len(objects) {
+		n = len(objects)
+	}
+	objects = append([][]byte(nil), objects[n:]...) // a fresh slice: the dropped ones become garbage
+	added := 0
+	for len(objects) < target {
+		objects = append(objects, touched(size))
+		added++
+	}
+	h.groups["churn"] = objects
+	h.mu.Unlock()
+	if added > n { // a fill (start, or after `free`) is an allocation worth reporting; steady churn is not
+		emitEvent("alloc", map[string]any{"bytes": int64(added-n) * size, "source": "churn"})
+		poke()
 	}
 }
 
