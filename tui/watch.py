@@ -42,7 +42,7 @@ class WatchApp(MadviseLabApp):
         return super().check_action(action, parameters)
 
     def on_mount(self) -> None:
-        super().on_mount()
+        # Textual runs every class's on_mount in the MRO: no super() call here.
         reason = self.lab_refusal("toggle_madvise")
         if reason:
             self.query_one(TracePane).write_trace([TraceLine(0.0, "lab", f"lab: {reason} (mode, GC, scavenge, alloc,"
@@ -69,7 +69,6 @@ class ReplayApp(WatchApp):
         self._generation = getattr(lab, "generation", 0)
 
     def on_mount(self) -> None:
-        super().on_mount()
         # A replay has no threads to notify the app: poll at the redraw rate so 1× plays smoothly.
         self.set_interval(self.redraw_interval_s, self._schedule_poll)
         self.query_one(TracePane).write_trace([TraceLine(0.0, "lab", (
@@ -86,14 +85,12 @@ class ReplayApp(WatchApp):
         super().apply_update(update)
 
     def _refresh_header(self) -> None:
-        super()._refresh_header()
-        header = self.query_one(LabHeader)
+        """The lab header, with the replay's length, speed and play state."""
         lab = self.lab
         state = "❚❚ paused" if lab.paused else "▶ playing"
         text = header_text(self.system_info, self._mem_available_bytes, int(float(lab.t_s)), self.view_paused, ())
-        text.append(f"  replay {float(lab.t_s):.0f}/{lab.duration_s:.0f}s {lab.speed:g}× {state} ",
-                    style="bold black on #80cbc4")
-        header.show(text)
+        text.append(f"  replay of {lab.duration_s:.0f}s at {lab.speed:g}× {state} ", style="bold black on #80cbc4")
+        self.query_one(LabHeader).show(text)
 
     def action_toggle_playback(self) -> None:
         self.lab.toggle_pause()

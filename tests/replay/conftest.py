@@ -72,3 +72,40 @@ def record_dir(tmp_path):
 @pytest.fixture
 def clock():
     return FakeClock()
+
+
+SMALL_CONFIG = """
+sample_interval: 100ms
+defaults:
+  pattern: seed
+  size: 32MiB
+  count: 1
+  interval: 500ms
+  hold: 500ms
+  forced_gc_period: 1s
+  scavenge_period: 1s
+  scavenge_idle: 500ms
+workloads:
+  - name: free
+    madvise: MADV_FREE
+timeline:
+  - {at: 2s, do: set_madvise, workload: free, value: MADV_DONTNEED}
+  - {at: 2500ms, do: pressure, workload: free}
+"""
+
+
+@pytest.fixture(scope="session")
+def recorded_dir(tmp_path_factory):
+    """A real `madvise-lab record` run: one 32 MiB workload, a mode switch at 2 s and a pressure step at 2.5 s."""
+    import subprocess
+    import sys
+
+    base = tmp_path_factory.mktemp("recorded")
+    (base / "small.yaml").write_text(SMALL_CONFIG)
+    out = base / "run"
+    result = subprocess.run([sys.executable, "-m", "tui", "--config", str(base / "small.yaml"), "record",
+                             "--duration", "3s", "--out", str(out)], capture_output=True, text=True, timeout=60,
+                            cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2]))
+    if result.returncode != 0:
+        pytest.fail(f"record failed ({result.returncode}): {result.stderr[-2000:]}")
+    return out
