@@ -72,8 +72,9 @@ def _reuse_ms_per_gib(spawn, mode: str) -> dict:
 
 
 def test_reusing_lazily_freed_pages_is_cheaper_than_refaulting(spawn):
-    free = min(_reuse_ms_per_gib(spawn, "MADV_FREE")["ms_per_gib"] for _ in range(2))
-    dontneed = max(_reuse_ms_per_gib(spawn, "MADV_DONTNEED")["ms_per_gib"] for _ in range(1))
+    # Best of three each: other processes on a 2-core machine only ever make a run slower.
+    free = min(_reuse_ms_per_gib(spawn, "MADV_FREE")["ms_per_gib"] for _ in range(3))
+    dontneed = min(_reuse_ms_per_gib(spawn, "MADV_DONTNEED")["ms_per_gib"] for _ in range(3))
     print(f"reuse: MADV_FREE {free:.1f} ms/GiB, MADV_DONTNEED {dontneed:.1f} ms/GiB")
     assert dontneed >= 1.5 * free
 
