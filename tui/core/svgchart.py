@@ -101,10 +101,11 @@ def _panel(
         out.append(f'<text x="{x:.1f}" y="{top + plot_h + 16}" class="xlab">{tick:g}s</text>')
         tick += x_step
     out.append(f'<text x="14" y="{top + plot_h / 2:.0f}" class="axis" transform="rotate(-90 14 {top + plot_h / 2:.0f})">MiB</text>')
-    for marker in markers:
+    for index, marker in enumerate(markers):
         x, _ = px(marker.t_s, 0)
+        label_y = top + 12 + 12 * (index % 3)  # staggered: steps at the same moment keep readable labels
         out.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + plot_h}" class="marker"/>')
-        out.append(f'<text x="{x + 3:.1f}" y="{top + 12}" class="mlab">{escape(marker.label)}</text>')
+        out.append(f'<text x="{x + 3:.1f}" y="{label_y}" class="mlab">{escape(marker.label)}</text>')
     for name, points in lines.items():
         if not points:
             continue
