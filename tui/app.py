@@ -144,8 +144,8 @@ class MadviseLabApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
-        panels = self.query_one("#panels")
-        panels.styles.grid_size_columns = max(1, min(2, len(self.names)))
+        # a class, not an inline style, so the compact layout's CSS can still stack the panels
+        self.query_one("#panels").set_class(len(self.names) == 1, "-single")
         self._apply_compact(self.size.width, self.size.height)
         self._install_signal_handlers()
         if self._start_lab:
@@ -411,7 +411,7 @@ class MadviseLabApp(App[int]):
                                                              message, "error")])
         self._schedule_poll()
 
-    def _current_mode(self, name: str) -> str:
+    def _workload_mode(self, name: str) -> str:
         series = self.lab.series(name)
         if series.latest is not None and series.latest.madvise:
             return series.latest.madvise
@@ -421,7 +421,7 @@ class MadviseLabApp(App[int]):
         name = self.focused_workload
         if name is None:
             return
-        mode = _TOGGLE.get(self._current_mode(name), "MADV_FREE")
+        mode = _TOGGLE.get(self._workload_mode(name), "MADV_FREE")
         self._lab_call(f"set_madvise {mode}", self.lab.set_madvise, name, mode)
 
     def action_pick_madvise(self) -> None:
@@ -433,7 +433,7 @@ class MadviseLabApp(App[int]):
             if mode:
                 self._lab_call(f"set_madvise {mode}", self.lab.set_madvise, name, mode)
 
-        self.push_screen(ModePicker(name, self._current_mode(name), self.system_info.swap_total_bytes), picked)
+        self.push_screen(ModePicker(name, self._workload_mode(name), self.system_info.swap_total_bytes), picked)
 
     def action_gc(self) -> None:
         if self.focused_workload:

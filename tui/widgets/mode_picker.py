@@ -13,7 +13,7 @@ MODES: tuple[tuple[str, str], ...] = (
     ("MADV_FREE", "lazy: RSS stays, pages become LazyFree until memory pressure"),
     ("MADV_DONTNEED", "eager: RSS drops now; reuse faults in zeroed pages"),
     ("MADV_COLD", "hint: move pages to the inactive list"),
-    ("MADV_PAGEOUT", "reclaim now (anonymous pages go to swap)"),
+    ("MADV_PAGEOUT", "reclaim now (anonymous pages need swap)"),
     ("munmap", "unmap the span: RSS drops, address space too"),
     ("none", "never return memory: RSS stays, LazyFree stays 0"),
 )
@@ -22,7 +22,7 @@ _NEEDS_SWAP = ("MADV_COLD", "MADV_PAGEOUT")
 
 def mode_description(mode: str, description: str, swap_total_bytes: int) -> str:
     if mode in _NEEDS_SWAP and swap_total_bytes == 0:
-        return f"{description} — no swap here: RSS won't change"
+        return f"{description}; no swap here: RSS won't change"
     return description
 
 
@@ -34,7 +34,7 @@ class ModePicker(ModalScreen[str | None]):
     DEFAULT_CSS = """
     ModePicker { align: center middle; }
     ModePicker > Vertical {
-        width: 90; max-width: 95%; height: auto;
+        width: 110; max-width: 98%; height: auto;
         border: round $accent; background: $surface; padding: 0 1;
     }
     ModePicker OptionList { height: auto; max-height: 12; }

@@ -91,15 +91,16 @@ def footer_text(view: PanelView) -> list[tuple[str, Style]]:
     if view.state == "exited" and view.last_error:
         return [("last error: ", _ERROR), (view.last_error, _ERROR)]
     parts: list[tuple[str, Style]] = [
-        ("footprint (RSS − LazyFree) ", _DIM),
+        ("footprint ", _DIM),
         (mib(view.footprint_bytes), _BOLD),
+        (" (RSS−LazyFree)", _DIM),
     ]
     if view.idle_bytes is not None:
         parts += [("  idle ", _DIM), (mib(view.idle_bytes), _LABEL)]
     if view.sys_bytes is not None:
         parts += [("  sys ", _DIM), (mib(view.sys_bytes), _LABEL)]
     if view.gc_count is not None:
-        parts += [("  GCs ", _DIM), (str(view.gc_count), _LABEL)]
+        parts += [("  GC ", _DIM), (str(view.gc_count), _LABEL)]
     if view.last_error:
         parts += [("  ⚠ ", _ERROR), (view.last_error, _ERROR)]
     return parts

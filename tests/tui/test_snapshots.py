@@ -1,0 +1,39 @@
+"""SVG snapshots of the dashboard with fixed data and a frozen clock (a fake lab; no processes)."""
+
+from __future__ import annotations
+
+from tui_fakes import SYSTEM_INFO, FakeLab
+from tui.app import MadviseLabApp
+
+
+def make_app(lab: FakeLab | None = None) -> MadviseLabApp:
+    return MadviseLabApp(lab or FakeLab(), SYSTEM_INFO, clock=lambda: 100.0,
+                         mem_available=lambda: SYSTEM_INFO.mem_available_bytes)
+
+
+async def settle(pilot) -> None:
+    for _ in range(4):
+        await pilot.pause()
+
+
+def test_dashboard_after_release(snap_compare):
+    """The story at 40 s: FREE keeps RSS as LazyFree, DONTNEED's RSS is gone; chart of the focused FREE workload."""
+    assert snap_compare(make_app(), terminal_size=(160, 48), run_before=settle)
+
+
+def test_compact_layout_with_exited_workload(snap_compare):
+    """60×20: no chart, panels stacked; a dead workload shows its exit code and last error."""
+    lab = FakeLab()
+    lab.set_status("dontneed", state="exited", exit_code=1, last_error="MemoryError: mmap failed (ENOMEM)")
+    lab.push(lab.poll().__class__(statuses=tuple(lab.status(name) for name in lab.names)))
+    assert snap_compare(make_app(lab), terminal_size=(60, 20), run_before=settle)
+
+
+def test_mode_picker(snap_compare):
+    """`M` opens the picker; COLD and PAGEOUT say that without swap RSS won't change."""
+    async def open_picker(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("M")
+        await settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=(120, 36), run_before=open_picker)
