@@ -254,3 +254,87 @@ def test_notify_is_coalesced_and_quiet_when_steady():
         assert woken.wait(2.0)  # a message does wake it
     finally:
         lab.stop()
+
+
+def test_timeline_steps_run_and_are_logged():
+    text = STEADY + ("timeline:\n"
+                     "  - {at: 0s, do: set_madvise, workload: steady, value: MADV_DONTNEED}\n"
+                     "  - {at: 300ms, do: gc, workload: all}\n"
+                     "  - {at: 1h, do: free, workload: other}\n")
+    lab = make_lab(text)
+    run = Run(lab)
+    lab.start()
+    try:
+        run.until(lambda: lab.status("steady").madvise == "MADV_DONTNEED", 10, "timeline mode switch")
+        run.until(lambda: sum("timeline at 0.3s: gc all" in l.line for l in run.lines) == 2, 10, "gc step logged")
+        forced = lambda: {m.workload for m in run.markers if m.kind == "gc" and "forced" in m.label}
+        run.until(lambda: forced() == {"steady", "other"}, 10, "the forced GCs the step asked for")
+        logged = [l.line for l in run.lines if l.line.startswith("lab: timeline")]
+        assert "lab: timeline at 0s: set_madvise steady MADV_DONTNEED" in logged
+        assert sum("gc all" in line for line in logged) == 2, logged
+        assert [step.do for step in lab.upcoming(3)] == ["free"]
+        assert not any("not running" in l.line for l in run.lines)
+    finally:
+        lab.stop()
+
+
+def test_go_mode_switch_restarts_the_workload(monkeypatch):
+    # The real Go toolchain is the Go helper's tests; here a kind go workload runs the Python workload so the
+    # restart path (GODEBUG is read only at start) is exercised without building Go.
+    def command(workload, progress=lambda m: None):
+        return [sys.executable, "-m", "workloads", *workload.argv()], None
+
+    monkeypatch.setattr(supervisor_module, "workload_command", command)
+    lab = make_lab(STEADY.replace("{name: steady,", "{name: steady, kind: go,").replace(", arena_size: 16MiB}", "}", 1))
+    assert lab.kind("steady") == "go"
+    run = Run(lab)
+    lab.start()
+    try:
+        run.until(lambda: lab.status("steady").state == "running", what="running")
+        first = lab.status("steady").pid
+        lab.set_madvise("steady", "MADV_DONTNEED")
+        run.until(lambda: lab.status("steady").pid != first and lab.status("steady").state == "running"
+                  and lab.status("steady").madvise == "MADV_DONTNEED", 10, "restart in the other mode")
+        assert any("Go reads GODEBUG=madvdontneed only at start: restarting steady" in l.line for l in run.lines)
+        assert lab.workload_config("steady").options["madvise"] == "MADV_DONTNEED"
+        assert lab.status("steady").state != "exited"
+        assert not alive(first)
+    finally:
+        lab.stop()
+
+
+DASHBOARD = """\
+import sys, time
+from tui.core.config import parse_config
+from tui.core.lab import Lab
+lab = Lab(parse_config(open(sys.argv[1]).read(), "t.yaml", mem_available_bytes=1 << 34))
+lab.start()
+while True:
+    lab.poll()
+    pids = [lab.status(n).pid for n in lab.names if lab.status(n).state == "running"]
+    if len(pids) == len(lab.names):
+        print(*pids, flush=True)
+        break
+    time.sleep(0.05)
+time.sleep(60)
+"""
+
+
+def test_sigkill_of_the_dashboard_leaves_no_workload(tmp_path):
+    config = tmp_path / "t.yaml"
+    config.write_text(STEADY)
+    import subprocess
+
+    root = str(__import__("pathlib").Path(__file__).resolve().parents[2])
+    dashboard = subprocess.Popen([sys.executable, "-c", DASHBOARD, str(config)], stdout=subprocess.PIPE, text=True,
+                                 cwd=root, env={**os.environ, "PYTHONPATH": root})
+    try:
+        pids = [int(pid) for pid in dashboard.stdout.readline().split()]
+        assert len(pids) == 2 and all(alive(pid) for pid in pids)
+    finally:
+        dashboard.kill()
+        dashboard.wait()
+    deadline = time.monotonic() + 5
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(alive(pid) for pid in pids)

@@ -63,6 +63,7 @@ class Lab:
         self._proc_pid: dict[str, int] = {}
         self._last_kernel: dict[int, KernelMemory] = {}
         self.timeline = Timeline(config.timeline)
+        self._deferred: list[tuple[TimelineStep, str]] = []
         self._on_message = on_message
         self._started = self._stopped = False
         self._cgroup_manager: Any = None
@@ -244,6 +245,9 @@ class Lab:
             elif isinstance(item, _Pressure):
                 self._apply_pressure(out, item)
         if self._started and not self._stopped:
+            waiting, self._deferred = self._deferred, []
+            for step, name in waiting:
+                self._run_step_on(out, step, name)
             for step in self.timeline.due(float(self.t_s)):
                 self._run_step(out, step)
         return out.update()
@@ -361,8 +365,15 @@ class Lab:
     def _run_step(self, out: "_Collect", step: TimelineStep) -> None:
         targets = self.names if step.workload == "all" else (step.workload,)
         for name in targets:
-            out.line(TraceLine(float(self.t_s), name, f"lab: timeline {describe_step(step)}", "lab"))
-            self.do(step.do, name, step.value)
+            self._run_step_on(out, step, name)
+
+    def _run_step_on(self, out: "_Collect", step: TimelineStep, name: str) -> None:
+        if (self._supervisor.pid(name) is None and self._statuses[name].state == "starting"
+                and step.do != "restart"):
+            self._deferred.append((step, name))  # still spawning (e.g. building Go): run it once it is up
+            return
+        out.line(TraceLine(float(self.t_s), name, f"lab: timeline {describe_step(step)}", "lab"))
+        self.do(step.do, name, step.value)
 
     def do(self, action: str, name: str, value: Any = None) -> None:
         """Run one timeline action by name (the same verbs as the config's `do:`)."""
