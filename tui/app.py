@@ -522,41 +522,45 @@ class MadviseLabApp(App[int]):
                     yield SystemCommand(f"{title} (unavailable)", reason, lambda: None)
 
 
-def _settings(config: Any) -> dict[str, Any]:
-    return {
-        "redraw_interval_s": config.redraw_interval_s,
-        "sample_interval_s": config.sample_interval_s,
-        "trace_lines": config.trace_lines,
-        "alloc_bytes": config.alloc_bytes,
-    }
-
-
-def run_dashboard(args: Any) -> int:
-    """`madvise-lab [run]`: load the config (errors exit 2 via the CLI), start the lab, run the app, stop the lab."""
-    from tui.core.config import load_config
+def create_app(config: Any, system_info: SystemInfo | None = None, lab_factory: Callable[..., Any] | None = None,
+               **overrides: Any) -> MadviseLabApp:
+    """A dashboard over a new Lab for `config`, its notifications wired to the app (run_dashboard, tests)."""
     from tui.core.lab import Lab
     from tui.core.system import read_system_info
 
-    config = load_config(getattr(args, "config", None))
-    system_info = read_system_info()
     app_ref: list[MadviseLabApp] = []
 
     def notify(*_: Any) -> None:
         if app_ref:
             app_ref[0].lab_notify()
 
-    lab = Lab(config, notify=notify)
-    app = MadviseLabApp(lab, system_info, **_settings(config))
+    lab = (lab_factory or Lab)(config, notify=notify)
+    settings = {
+        "redraw_interval_s": config.redraw_interval_s,
+        "sample_interval_s": config.sample_interval_s,
+        "trace_lines": config.trace_lines,
+        "alloc_bytes": config.alloc_bytes,
+        **overrides,
+    }
+    app = MadviseLabApp(lab, system_info or read_system_info(), **settings)
     app_ref.append(app)
-    # until the app's own handlers are in place (and after it returns), a signal still stops the lab
-    previous = {}
+    return app
 
+
+def run_dashboard(args: Any) -> int:
+    """`madvise-lab [run]`: load the config (errors exit 2 via the CLI), start the lab, run the app, stop the lab."""
+    from tui.core.config import load_config
+
+    config = load_config(getattr(args, "config", None))
+    app = create_app(config)
+    lab = app.lab
+
+    # until the app's own handlers are in place (and after it returns), a signal still stops the lab
     def stop_and_exit(signum: int, _frame: Any) -> None:
         lab.stop()
         raise SystemExit(128 + signum)
 
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        previous[signum] = signal.signal(signum, stop_and_exit)
+    previous = {signum: signal.signal(signum, stop_and_exit) for signum in (signal.SIGTERM, signal.SIGHUP)}
     try:
         result = app.run()
     finally:
@@ -564,4 +568,3 @@ def run_dashboard(args: Any) -> int:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     return int(result or 0)
-
