@@ -174,6 +174,7 @@ class AttachLab:
     """Watches processes we did not start: same facade as Lab, no actions (`can()` says why)."""
 
     pressure_available = False
+    pressure_reason = "attached processes are not in a memory cgroup of ours"
 
     def __init__(self, pids: Sequence[int], *, names: Sequence[str] | None = None,
                  traces: Sequence[TraceSource] | None = None, sample_interval_s: float = DEFAULT_INTERVAL_S,

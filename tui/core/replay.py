@@ -224,6 +224,7 @@ class ReplayLab:
         self._cursor_t_s = -math.inf  # everything at or before this was handed out
         self._statuses: dict[str, WorkloadStatus] = {}
         self.pressure_available = False
+        self.pressure_reason = "nothing runs in a replay"
         self.on_change = notify  # a replay has no threads: the app's fallback timer polls it
 
     # -- play position -------------------------------------------------------------------------------
