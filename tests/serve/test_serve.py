@@ -147,10 +147,9 @@ def test_browser_shows_the_dashboard_and_a_key_switches_the_mode(tmp_path):
                 assert "MADV_DONTNEED" not in _screen(page)
                 page.locator(".xterm-screen").click()
                 page.keyboard.press("m")
-                screen = _wait_for(lambda: "MADV_DONTNEED" in _screen(page) and _screen(page), 10,
-                                   "the mode switch on the page")
-                assert "madvise MADV_DONTNEED" in screen, "the panel shows the new mode"
-                assert "MADV_FREE -> MADV_DONTNEED" in screen, "the trace pane shows the workload's own mode line"
+                # the panel shows the new mode, and the trace pane the workload's own mode line
+                _wait_for(lambda: "madvise MADV_DONTNEED" in _screen(page)
+                          and "MADV_FREE -> MADV_DONTNEED" in _screen(page), 10, "the mode switch on the page")
             finally:
                 browser.close()
     finally:
