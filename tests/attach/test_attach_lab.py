@@ -189,3 +189,27 @@ def test_unreadable_pid_is_one_clear_line(child):
     assert result.stdout.strip() == (f"attach: pid {child.pid} (python3): may not read /proc/{child.pid}/smaps_rollup"
                                      " (EPERM): run as its user or as root")
     assert result.stdout.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_several_pids_with_default_names():
+    sleepers = [subprocess.Popen(["sleep", "30"]) for _ in range(2)]
+    try:
+        lab = AttachLab([p.pid for p in sleepers], sample_interval_s=0.05)
+        assert lab.names == tuple(f"sleep-{p.pid}" for p in sleepers)
+        lab.start()
+        try:
+            poll_until(lab, lambda u, _: all(len(lab.series(n)) >= 2 for n in lab.names))
+            for proc, name in zip(sleepers, lab.names):
+                assert lab.series(name).latest.pid == proc.pid
+                assert lab.series(name).latest.kernel.rss_bytes == pytest.approx(
+                    read_smaps_rollup(proc.pid).rss_bytes, rel=0.02)
+            sleepers[0].kill()
+            sleepers[0].wait()
+            poll_until(lab, lambda u, _: lab.status(lab.names[0]).state == "exited")
+            assert lab.status(lab.names[1]).state == "running"
+        finally:
+            lab.stop()
+    finally:
+        for proc in sleepers:
+            proc.kill()
+            proc.wait()
