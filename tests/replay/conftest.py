@@ -7,8 +7,7 @@ import json
 
 import pytest
 
-COLUMNS = ("t_s", "workload", "pid", "madvise", "rss_bytes", "anon_bytes", "lazyfree_bytes",
-           "heap_inuse_bytes", "heap_idle_bytes", "heap_released_bytes", "heap_sys_bytes", "gc_count")
+from tui.core.recorder import CSV_COLUMNS as COLUMNS
 MiB = 1 << 20
 
 

@@ -15,10 +15,9 @@ from tui.core import gotrace
 from tui.core.attach import Seconds
 from tui.core.errors import UsageError
 from tui.core.model import HeapStats, KernelMemory, LabUpdate, Marker, Sample, TraceLine, WorkloadStatus
+from tui.core.recorder import CSV_COLUMNS
 from tui.core.series import Series
 
-CSV_COLUMNS = ("t_s", "workload", "pid", "madvise", "rss_bytes", "anon_bytes", "lazyfree_bytes",
-               "heap_inuse_bytes", "heap_idle_bytes", "heap_released_bytes", "heap_sys_bytes", "gc_count")
 SPEEDS = (1.0, 10.0, 60.0)
 MAX_HISTORY_SAMPLES = 200_000
 TRACE_LINES_ON_SEEK = 2000
