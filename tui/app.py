@@ -33,6 +33,8 @@ from tui.widgets.trace import TracePane
 SPARK_CELL_S = 1.0
 # the chart is the costliest widget (plotext rebuilds its whole canvas): at most this often
 CHART_INTERVAL_S = 1.0
+# with steady figures the chart only needs to extend its time axis now and then
+CHART_STEADY_S = 5.0
 # without notifications (timeline steps, elapsed time) the app still polls this often
 FALLBACK_POLL_S = 1.0
 MEM_AVAILABLE_EVERY_S = 2.0
@@ -50,11 +52,23 @@ def _value(attribute: Any) -> Any:
     return attribute() if callable(attribute) else attribute
 
 
-def _every_kth_newest(values: list[float], k: int) -> tuple[float, ...]:
-    """Every k-th value counting back from the newest (oldest first)."""
-    if k <= 1:
-        return tuple(values)
-    return tuple(values[(len(values) - 1) % k::k])
+def bucket_last(t_s: list[float], cell_s: float, cells: int) -> list[int]:
+    """Indices of the last sample in each of the newest `cells` time buckets of `cell_s` seconds.
+
+    Buckets are aligned to absolute time, so a sparkline scrolls once per cell and otherwise stays put
+    (picking every k-th sample from the newest would shift every cell on every sample: a repaint each time).
+    """
+    picked: list[int] = []
+    last_bucket = None
+    for index in range(len(t_s) - 1, -1, -1):
+        bucket = int(t_s[index] // cell_s)
+        if bucket != last_bucket:
+            picked.append(index)
+            last_bucket = bucket
+            if len(picked) == cells:
+                break
+    picked.reverse()
+    return picked
 
 
 class MadviseLabApp(App[int]):
@@ -259,11 +273,14 @@ class MadviseLabApp(App[int]):
         panel.show(self.panel_view(name, series, status, panel.spark_cells))
 
     def panel_view(self, name: str, series: Any, status: WorkloadStatus, cells: int) -> PanelView:
-        k = max(1, round(SPARK_CELL_S / max(self.sample_interval_s, 1e-3)))
-        n = max(1, cells) * k
+        cells = max(1, cells)
+        # a little more than enough samples: sampling can run late, never early
+        n = int(cells * SPARK_CELL_S / max(self.sample_interval_s, 1e-3) * 1.2) + 2
+        picked = bucket_last(series.column("t_s", n), SPARK_CELL_S, cells)
 
         def cells_of(column: str) -> tuple[float, ...]:
-            return _every_kth_newest(series.column(column, n), k)
+            values = series.column(column, n)
+            return tuple(values[i] for i in picked if i < len(values))
 
         latest = series.latest
         heap = latest.heap if latest is not None else None
@@ -315,13 +332,31 @@ class MadviseLabApp(App[int]):
         if self._compact or self.view_paused or self.focused_workload is None or self._chart_timer is not None:
             return
         series = self.lab.series(self.focused_workload)
-        if (self.focused_workload, series.version) == self._chart_version:
+        signature = self._chart_signature(self.focused_workload, series)
+        if signature == self._chart_version:
             return
-        delay_s = self._chart_drawn_s + self.chart_interval_s - self.clock()
+        now_s = self.clock()
+        if self._chart_version is not None and signature[:-1] == self._chart_version[:-1] \
+                and now_s - self._chart_drawn_s < CHART_STEADY_S:
+            return  # only the time axis moved: wait, the plotext rebuild is the costliest thing we draw
+        delay_s = self._chart_drawn_s + self.chart_interval_s - now_s
         if delay_s <= 0:
             self.draw_chart()
         else:
             self._chart_timer = self.set_timer(delay_s, self._chart_from_timer)
+
+    @staticmethod
+    def _chart_signature(name: str, series: Any) -> tuple[object, ...]:
+        """What the chart would show differently: the workload, latest figures (to 1 MiB), markers; version last."""
+        latest = series.latest
+        figures: tuple[int, ...] = ()
+        if latest is not None:
+            heap = latest.heap
+            figures = (latest.kernel.rss_bytes >> 20, latest.kernel.lazyfree_bytes >> 20,
+                       (heap.heap_inuse_bytes >> 20) if heap else -1, (heap.heap_released_bytes >> 20) if heap else -1)
+        markers = series.markers
+        last_marker = markers[-1] if markers else None
+        return (name, figures, len(markers), last_marker, series.version)
 
     def _chart_from_timer(self) -> None:
         self._chart_timer = None
@@ -333,7 +368,7 @@ class MadviseLabApp(App[int]):
         if name is None:
             return
         series = self.lab.series(name)
-        self._chart_version = (name, series.version)
+        self._chart_version = self._chart_signature(name, series)
         self._chart_drawn_s = self.clock()
         chart = self.query_one(MemoryChart)
         chart.border_title = f"chart: {name}"

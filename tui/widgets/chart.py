@@ -59,10 +59,25 @@ class MemoryChart(PlotextPlot):
         super().__init__(id=id)
         self.drawn_view: ChartView | None = None
         self.draw_count = 0
+        self.build_count = 0
+        self._render_key: object = None
+        self._rendered: object = None
 
     def on_mount(self) -> None:
         super().on_mount()
         self._draw_empty()
+
+    def render(self):  # noqa: ANN201 - Textual's RenderResult
+        """Build the plotext canvas only when the data, size or theme changed.
+
+        A layout pass elsewhere on the screen (a trace line arriving) would otherwise rebuild it: ~20 ms each.
+        """
+        key = (self.size, self.draw_count, self.app.theme, self.theme)
+        if key != self._render_key or self._rendered is None:
+            self._render_key = key
+            self.build_count += 1
+            self._rendered = super().render()
+        return self._rendered
 
     def _draw_empty(self) -> None:
         plt = self.plt
