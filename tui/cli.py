@@ -17,6 +17,23 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+RUN_KEYS = """\
+Start the dashboard: one panel per workload, a chart of the focused one, the GC trace.
+
+keys:
+  m            toggle the focused workload between MADV_FREE and MADV_DONTNEED
+  M            pick any madvise mode (FREE, DONTNEED, COLD, PAGEOUT, munmap, none)
+  g / s        GC now / scavenge now
+  a / f        allocate a burst (alloc_bytes) / free everything
+  p / P        apply / release memory pressure (cgroup limit; greyed when unavailable)
+  space        pause / resume the view (sampling continues)
+  r            restart the focused workload
+  tab          focus the next workload (shift+tab: previous)
+  ?            help: what every figure means
+  q, Ctrl+C    quit (every workload is stopped)
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="madvise-lab",
@@ -24,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", metavar="FILE", help="config file (default: ./config.yaml, else the packaged one)")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
-    sub.add_parser("run", help="start the dashboard (the default command)")
+    run = sub.add_parser("run", help="start the dashboard (the default command)", description=RUN_KEYS,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("--config", metavar="FILE", dest="sub_config", help="config file (as the top-level --config)")
     record = sub.add_parser("record", help="run the workloads headless and write CSV, trace and summary files")
     record.add_argument("--config", metavar="FILE", dest="sub_config", help=argparse.SUPPRESS)
     record.add_argument("--duration", required=True, metavar="DURATION", help="how long to record, e.g. 60s")

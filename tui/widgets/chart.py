@@ -111,6 +111,9 @@ class MemoryChart(PlotextPlot):
             plt.plot(xs, ys_mib, label=label, color=FIGURE_RGB[key], marker="hd" if fill else "braille", fillx=fill)
         first_s, last_s = view.t_s[0], view.t_s[-1]
         plt.xlim(first_s, max(last_s, first_s + 1.0))
+        x_step = nice_step(max(last_s - first_s, 1.0), ticks=max(2, width // 16))
+        x_ticks = [x_step * i for i in range(math.ceil(first_s / x_step), int(last_s / x_step) + 1)]
+        plt.xticks(x_ticks, [f"{tick:g}" for tick in x_ticks])
         step = nice_step(top)
         ticks = [step * i for i in range(int(top * 1.15 / step) + 1)]
         plt.ylim(0, top * 1.15)
