@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from textual.strip import Strip
 from textual_plotext import PlotextPlot
 
 from tui.core.model import Marker
@@ -61,23 +62,31 @@ class MemoryChart(PlotextPlot):
         self.draw_count = 0
         self.build_count = 0
         self._render_key: object = None
-        self._rendered: object = None
+        self._strips: list[Strip] = []
 
     def on_mount(self) -> None:
         super().on_mount()
         self._draw_empty()
 
-    def render(self):  # noqa: ANN201 - Textual's RenderResult
-        """Build the plotext canvas only when the data, size or theme changed.
+    def render_line(self, y: int) -> Strip:
+        """Lines of the last plotext build, cached as strips.
 
-        A layout pass elsewhere on the screen (a trace line arriving) would otherwise rebuild it: ~20 ms each.
+        plotext rebuilds its whole canvas (~20 ms) and Rich re-renders the ANSI text: both happen only when
+        the data, size or theme changed, not on every layout pass elsewhere on the screen.
         """
+        width = self.size.width
         key = (self.size, self.draw_count, self.app.theme, self.theme)
-        if key != self._render_key or self._rendered is None:
+        if key != self._render_key:
             self._render_key = key
             self.build_count += 1
-            self._rendered = super().render()
-        return self._rendered
+            text = super().render()  # PlotextPlot.render: plotsize, theme, build, Text.from_ansi
+            console = self.app.console
+            options = console.options.update(width=width, height=self.size.height, no_wrap=True, overflow="crop")
+            lines = console.render_lines(text, options, pad=True, new_lines=False)
+            self._strips = [Strip(line, width).apply_style(self.rich_style) for line in lines]
+        if 0 <= y < len(self._strips):
+            return self._strips[y]
+        return Strip.blank(width, self.rich_style)
 
     def _draw_empty(self) -> None:
         plt = self.plt
