@@ -34,7 +34,7 @@ SPARK_CELL_S = 1.0
 # the chart is the costliest widget (plotext rebuilds its whole canvas): at most this often
 CHART_INTERVAL_S = 1.0
 # with steady figures the chart only needs to extend its time axis now and then
-CHART_STEADY_S = 10.0
+CHART_STEADY_S = 5.0
 # without notifications (timeline steps, elapsed time) the app still polls this often
 FALLBACK_POLL_S = 1.0
 MEM_AVAILABLE_EVERY_S = 2.0
