@@ -88,7 +88,7 @@ class ReplayApp(WatchApp):
         """The lab header, with the replay's length, speed and play state."""
         lab = self.lab
         state = "❚❚ paused" if lab.paused else "▶ playing"
-        text = header_text(self.system_info, self._mem_available_bytes, int(float(lab.t_s)), self.view_paused, ())
+        text = header_text(self.system_info, self._mem_available_bytes, int(lab.t_s()), self.view_paused, ())
         text.append(f"  replay of {lab.duration_s:.0f}s at {lab.speed:g}× {state} ", style="bold black on #80cbc4")
         self.query_one(LabHeader).show(text)
 

@@ -191,9 +191,23 @@ def test_unreadable_pid_is_one_clear_line(child):
     assert result.stdout.count("\n") == 1 and "Traceback" not in result.stderr
 
 
+def wait_for_steady_rss(pid: int, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    previous = -1
+    while time.monotonic() < deadline:
+        rss_bytes = read_smaps_rollup(pid).rss_bytes
+        if rss_bytes == previous:
+            return
+        previous = rss_bytes
+        time.sleep(0.1)
+    raise AssertionError(f"pid {pid}: RSS still changing after {timeout_s} s")
+
+
 def test_several_pids_with_default_names():
     sleepers = [subprocess.Popen(["sleep", "30"]) for _ in range(2)]
     try:
+        for proc in sleepers:  # the dynamic loader is still mapping libraries just after exec
+            wait_for_steady_rss(proc.pid)
         lab = AttachLab([p.pid for p in sleepers], sample_interval_s=0.05)
         assert lab.names == tuple(f"sleep-{p.pid}" for p in sleepers)
         lab.start()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tui.core.config import load_config
-from tui.core.recorder import CSV_COLUMNS, Recorder, lab_now_s
+from tui.core.recorder import CSV_COLUMNS, Recorder
 from tui.core.sampler import read_smaps_rollup
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,7 +62,7 @@ def recorded(tmp_path_factory):
                     pid = lab.status(name).pid
                     memory = read_smaps_rollup(pid) if pid else None
                     if memory is not None:
-                        proc_reads.append((lab_now_s(lab), name, memory.rss_bytes))
+                        proc_reads.append((lab.t_s(), name, memory.rss_bytes))
             time.sleep(0.037)
 
     reader = threading.Thread(target=read_proc, daemon=True)

@@ -25,7 +25,7 @@ def test_replayed_figures_equal_the_csv_at_every_step(recorded_dir, clock):
     for _ in range(40):  # 0.1 s steps through the recording
         update = lab.poll()
         for sample in update.samples:
-            assert sample.t_s <= float(lab.t_s) + 1e-9, "nothing from the future"
+            assert sample.t_s <= lab.t_s() + 1e-9, "nothing from the future"
         handed_out.extend(update.samples)
         clock.advance(0.1)
     lab.poll()
@@ -51,7 +51,7 @@ def test_seek_back_into_a_real_run(recorded_dir, clock):
     lab.start()
     clock.advance(10)
     lab.poll()
-    lab.seek(-(float(lab.t_s) - 1.5))
+    lab.seek(-(lab.t_s() - 1.5))
     lab.poll()
     expected = [int(r["rss_bytes"]) for r in rows(recorded_dir) if float(r["t_s"]) <= 1.5]
     assert lab.series("free").column("rss_bytes") == expected

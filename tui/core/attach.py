@@ -105,13 +105,6 @@ def resolve_targets(pids: Sequence[int], names: Sequence[str] | None = None) -> 
     return tuple(targets)
 
 
-class Seconds(float):
-    """Seconds since start, readable as `lab.t_s` or `lab.t_s()` (the same convention as tui.core.lab)."""
-
-    def __call__(self) -> float:
-        return float(self)
-
-
 class TraceHeap:
     """The runtime's heap figures as far as its trace lines tell them (exact after a Go 1.12 scvg state line)."""
 
@@ -244,10 +237,9 @@ class AttachLab:
         for follower in self._followers:
             follower.stop()
 
-    @property
-    def t_s(self) -> Seconds:
+    def t_s(self) -> float:
         """Seconds since we attached."""
-        return Seconds(self._clock() - self._t0)
+        return self._clock() - self._t0
 
     def series(self, name: str) -> Series:
         return self._series[name]

@@ -24,13 +24,6 @@ INVALIDATING_EVENTS = frozenset({"alloc", "free", "gc", "scavenge", "mode", "reu
 TRACE_KINDS = frozenset({"gc", "scav", "lab", "error", "other"})
 
 
-class Seconds(float):
-    """Seconds since the lab started; also callable (`lab.t_s` and `lab.t_s()` both read it)."""
-
-    def __call__(self) -> float:
-        return float(self)
-
-
 class _Pressure:
     """A squeeze or release finished on the pressure thread."""
 
@@ -95,12 +88,12 @@ class Lab:
         """The workload's current config (options change when a Go workload restarts in another mode)."""
         return self._supervisor.config(name)
 
-    @property
-    def t_s(self) -> Seconds:
-        return Seconds(0.0 if self._t0 is None else self._clock() - self._t0)
+    def t_s(self) -> float:
+        """Seconds since the lab started: the time axis of samples, trace lines and the timeline."""
+        return 0.0 if self._t0 is None else self._clock() - self._t0
 
     def upcoming(self, n: int = 3) -> tuple[TimelineStep, ...]:
-        return self.timeline.upcoming(float(self.t_s), n)
+        return self.timeline.upcoming(self.t_s(), n)
 
     @property
     def pressure_available(self) -> bool:
@@ -248,7 +241,7 @@ class Lab:
             waiting, self._deferred = self._deferred, []
             for step, name in waiting:
                 self._run_step_on(out, step, name)
-            for step in self.timeline.due(float(self.t_s)):
+            for step in self.timeline.due(self.t_s()):
                 self._run_step(out, step)
         return out.update()
 
@@ -358,7 +351,7 @@ class Lab:
 
     def _lab_line(self, name: str, text: str, kind: str = "lab") -> None:
         """A lab: line from an action on the caller's thread; it shows with the next poll."""
-        self._put(OutputLine(name, 0, self._generation.get(name, 0), float(self.t_s), f"lab: {text}", kind, "lab"))
+        self._put(OutputLine(name, 0, self._generation.get(name, 0), self.t_s(), f"lab: {text}", kind, "lab"))
 
     # --- timeline ---
 
@@ -372,7 +365,7 @@ class Lab:
                 and step.do != "restart"):
             self._deferred.append((step, name))  # still spawning (e.g. building Go): run it once it is up
             return
-        out.line(TraceLine(float(self.t_s), name, f"lab: timeline {describe_step(step)}", "lab"))
+        out.line(TraceLine(self.t_s(), name, f"lab: timeline {describe_step(step)}", "lab"))
         self.do(step.do, name, step.value)
 
     def do(self, action: str, name: str, value: Any = None) -> None:
@@ -457,7 +450,7 @@ class Lab:
                 result = fn()
             except Exception as error:  # noqa: BLE001 - shown as a lab: line, never raised
                 result = _Failed(str(error).splitlines()[0] if str(error) else type(error).__name__)
-            self._put(_Pressure(name, what, result, float(self.t_s)))
+            self._put(_Pressure(name, what, result, self.t_s()))
         if self._stopped:
             return
         self._pressure_pool.submit(run)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import inspect
 import json
 import os
 import queue
@@ -24,6 +23,7 @@ CSV_COLUMNS = (
     "heap_inuse_bytes", "heap_idle_bytes", "heap_released_bytes", "heap_sys_bytes", "gc_count",
 )
 PLOT_LINES = ("RSS", "heap in use", "heap released", "LazyFree")
+PLOT_COLUMNS = ("rss_bytes", "heap_inuse_bytes", "heap_released_bytes", "lazyfree_bytes")
 CHART_MARKER_KINDS = ("mode", "pressure", "restart")
 PROGRESS_INTERVAL_S = 0.2
 
@@ -132,25 +132,6 @@ def _parse_positive_duration(flag: str, text: str) -> float:
     return seconds
 
 
-def lab_now_s(lab: Any) -> float:
-    """The Lab's run clock, whether it is a property or a method."""
-    now = lab.t_s
-    return float(now() if callable(now) else now)
-
-
-def _make_lab(config: Any, on_message: Any) -> tuple[Any, bool]:
-    """A Lab; with the raw-message hook when the Lab offers one (events.jsonl then holds every message)."""
-    from tui.core.lab import Lab
-
-    try:
-        parameters = inspect.signature(Lab).parameters
-    except (TypeError, ValueError):
-        parameters = {}
-    if "on_message" in parameters:
-        return Lab(config, on_message=on_message), True
-    return Lab(config), False
-
-
 class Recorder:
     """Runs a Lab for `duration_s` and writes what it saw; usable in-process (tests) and from the CLI."""
 
@@ -164,7 +145,6 @@ class Recorder:
         self.summary = SummaryBuilder(tuple(config.names))
         self.stopped_early = False
         self._messages: queue.SimpleQueue = queue.SimpleQueue()
-        self._points: dict[str, list[tuple[float, int, int, int, int]]] = {name: [] for name in config.names}
         self._markers: dict[str, list[Any]] = {name: [] for name in config.names}
         self._rss_now: dict[str, int] = {}
         self._start_monotonic = 0.0
@@ -173,21 +153,23 @@ class Recorder:
     def _on_message(self, workload: str, message: Any, *rest: Any) -> None:
         # Called from the Lab's reader threads: only queue, the main loop writes.
         # The Lab's clock, so events.jsonl, samples.csv and trace.log share one time axis.
-        t_s = lab_now_s(self.lab) if self.lab is not None else time.monotonic() - self._start_monotonic
+        t_s = self.lab.t_s() if self.lab is not None else time.monotonic() - self._start_monotonic
         self._messages.put((t_s, workload, message))
 
     def run(self, stop: _StopFlag | None = None) -> dict[str, Any]:
         files = RunFiles(self.out_dir)
         self._start_monotonic = time.monotonic()
-        self.lab, hooked = _make_lab(self.config, self._on_message)
+        from tui.core.lab import Lab
+
+        self.lab = Lab(self.config, on_message=self._on_message)
         poll_sleep_s = max(0.005, min(0.05, self.config.sample_interval_s / 2))
         try:
             self.lab.start()
             files.event({"t_s": 0.0, "workload": None, "type": "record",
-                         "event": "start", "duration_s": self.duration_s, "raw_messages": hooked})
+                         "event": "start", "duration_s": self.duration_s, "raw_messages": True})
             while True:
                 self._drain(files, self.lab.poll())
-                t_s = lab_now_s(self.lab)
+                t_s = self.lab.t_s()
                 if self.progress:
                     self.progress.show(t_s, self._rss_now)
                 if t_s >= self.duration_s:
@@ -221,13 +203,6 @@ class Recorder:
             files.sample(sample)
             self.summary.add_sample(sample)
             self._rss_now[sample.workload] = sample.kernel.rss_bytes
-            if self.plot_path:
-                heap = sample.heap
-                self._points.setdefault(sample.workload, []).append((
-                    sample.t_s, sample.kernel.rss_bytes,
-                    heap.heap_inuse_bytes if heap else 0, heap.heap_released_bytes if heap else 0,
-                    sample.kernel.lazyfree_bytes,
-                ))
         for line in update.trace_lines:
             files.trace(line.t_s, line.workload, line.line)
         for marker in update.markers:
@@ -236,7 +211,7 @@ class Recorder:
             files.event({"t_s": round(marker.t_s, 3), "workload": marker.workload, "type": "marker",
                          "kind": marker.kind, "label": marker.label})
         for status in update.statuses:
-            files.event({"t_s": round(lab_now_s(self.lab), 3), "workload": status.name, "type": "status",
+            files.event({"t_s": round(self.lab.t_s(), 3), "workload": status.name, "type": "status",
                          **{k: v for k, v in dataclasses.asdict(status).items() if k != "name"}})
         while True:
             try:
@@ -251,11 +226,16 @@ class Recorder:
     def _plot(self) -> None:
         from tui.core.svgchart import ChartMarker, write_chart
 
-        panels = {}
-        for name, points in self._points.items():
-            panels[name] = {
-                label: [(p[0], p[index + 1]) for p in points] for index, label in enumerate(PLOT_LINES)
-            }
+        # Read back the CSV rather than keep every sample in memory during a long run.
+        panels: dict[str, dict[str, list[tuple[float, int]]]] = {
+            name: {label: [] for label in PLOT_LINES} for name in self.config.names
+        }
+        with open(self.out_dir / "samples.csv", newline="", encoding="utf-8") as samples:
+            for row in csv.DictReader(samples):
+                lines = panels.setdefault(row["workload"], {label: [] for label in PLOT_LINES})
+                t_s = float(row["t_s"])
+                for label, column in zip(PLOT_LINES, PLOT_COLUMNS):
+                    lines[label].append((t_s, int(row[column] or 0)))
         markers = {
             name: [ChartMarker(m.t_s, m.label) for m in marks] for name, marks in self._markers.items()
         }

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from tui.core import gotrace
-from tui.core.attach import Seconds
 from tui.core.errors import UsageError
 from tui.core.model import HeapStats, KernelMemory, LabUpdate, Marker, Sample, TraceLine, WorkloadStatus
 from tui.core.recorder import CSV_COLUMNS
@@ -231,13 +230,12 @@ class ReplayLab:
     def duration_s(self) -> float:
         return self.recording.duration_s
 
-    @property
-    def t_s(self) -> Seconds:
-        """The play position, in the recording's seconds (`lab.t_s` or `lab.t_s()`)."""
+    def t_s(self) -> float:
+        """The play position, in the recording's seconds."""
         if self.paused:
-            return Seconds(self._anchor_t_s)
+            return self._anchor_t_s
         position = self._anchor_t_s + (self._clock() - self._anchor_wall) * self.speed
-        return Seconds(min(position, self.duration_s))
+        return min(position, self.duration_s)
 
     def _reanchor(self, position_s: float) -> None:
         self._anchor_t_s = max(0.0, min(position_s, self.duration_s))
