@@ -29,6 +29,7 @@ class SoakLab:
         self.pressure_available = False
         self.pressure_reason = "soak benchmark"
 
+    def can(self, action: str) -> str: return "soak benchmark"
     def start(self) -> None: ...
     def stop(self) -> None: ...
     def poll(self) -> LabUpdate: return LabUpdate()

@@ -41,15 +41,12 @@ MEM_AVAILABLE_EVERY_S = 2.0
 COMPACT_WIDTH = 100
 COMPACT_HEIGHT = 30
 
-# actions that act on the focused workload and need it alive
-_WORKLOAD_ACTIONS = {"toggle_madvise", "pick_madvise", "gc", "scavenge", "alloc", "free_all", "pressure",
-                     "release_pressure"}
+# app action → the lab method it calls; the lab's `can(method)` says whether it applies (attach and replay
+# refuse most). All but restart need the focused workload alive.
+LAB_METHOD = {"toggle_madvise": "set_madvise", "pick_madvise": "set_madvise", "gc": "gc", "scavenge": "scavenge",
+              "alloc": "alloc", "free_all": "free", "pressure": "pressure", "release_pressure": "release_pressure",
+              "restart": "restart"}
 _TOGGLE = {"MADV_FREE": "MADV_DONTNEED"}
-
-
-def _value(attribute: Any) -> Any:
-    """A lab attribute that may be a method or a property (pressure_available, pressure_reason)."""
-    return attribute() if callable(attribute) else attribute
 
 
 def bucket_last(t_s: list[float], cell_s: float, cells: int) -> list[int]:
@@ -166,9 +163,9 @@ class MadviseLabApp(App[int]):
             self.lab.start()
         if self.names:
             self.query_one(f"#panel-{self.names[0]}", WorkloadPanel).focus()
-        reason = self._pressure_reason()
-        if reason:
-            self.query_one(TracePane).write_trace([TraceLine(0.0, "lab", f"lab: pressure unavailable: {reason}", "lab")])
+        refusal = self.lab_refusal("pressure")
+        if refusal:
+            self.query_one(TracePane).write_trace([TraceLine(0.0, "lab", f"lab: {refusal}", "lab")])
         self.set_interval(FALLBACK_POLL_S, self._schedule_poll)
         self._poll_now()
 
@@ -412,7 +409,7 @@ class MadviseLabApp(App[int]):
 
     # ── keys ─────────────────────────────────────────────────────────────────
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in _WORKLOAD_ACTIONS or action == "restart":
+        if action in LAB_METHOD:
             if len(self.screen_stack) > 1:
                 return False
             name = self.focused_workload
@@ -421,19 +418,14 @@ class MadviseLabApp(App[int]):
             if action != "restart" and self._statuses.get(name) is not None \
                     and self._statuses[name].state == "exited":
                 return None
-            if action in ("pressure", "release_pressure") and not self._pressure_available():
+            if self.lab_refusal(action) is not None:
                 return None
         return True
 
-    def _pressure_available(self) -> bool:
-        attribute = getattr(self.lab, "pressure_available", None)
-        return bool(_value(attribute)) if attribute is not None else False
-
-    def _pressure_reason(self) -> str:
-        if self._pressure_available():
-            return ""
-        attribute = getattr(self.lab, "pressure_reason", None)
-        return str(_value(attribute) or "not supported here") if attribute is not None else "not supported here"
+    def lab_refusal(self, action: str) -> str | None:
+        """The lab's reason for refusing an app action, or None when it allows it."""
+        answer = self.lab.can(LAB_METHOD[action])
+        return None if answer is True else str(answer)
 
     def _lab_call(self, what: str, method: Callable[..., Any], *args: Any) -> None:
         """Run a lab command; a refusal becomes a notification and a trace line, never a crash."""
@@ -551,10 +543,8 @@ class MadviseLabApp(App[int]):
         for title, help_text, action in commands:
             if self.check_action(action, ()) is True:
                 yield SystemCommand(title, help_text, getattr(self, f"action_{action}"))
-            elif action in ("pressure", "release_pressure"):
-                reason = self._pressure_reason()
-                if reason:
-                    yield SystemCommand(f"{title} (unavailable)", reason, lambda: None)
+            elif action in LAB_METHOD and self.lab_refusal(action):
+                yield SystemCommand(f"{title} (unavailable)", self.lab_refusal(action), lambda: None)
 
 
 def create_app(config: Any, system_info: SystemInfo | None = None, lab_factory: Callable[..., Any] | None = None,

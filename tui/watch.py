@@ -16,30 +16,12 @@ from tui.core.model import LabUpdate, TraceLine
 from tui.widgets.header import LabHeader, header_text
 from tui.widgets.trace import TracePane
 
-# app action → the lab method it calls, for asking `lab.can(method)`
-LAB_METHOD = {"toggle_madvise": "set_madvise", "pick_madvise": "set_madvise", "free_all": "free", "gc": "gc",
-              "scavenge": "scavenge", "alloc": "alloc", "pressure": "pressure",
-              "release_pressure": "release_pressure", "restart": "restart"}
 SEEK_S = 10.0
 SEEK_FAR_S = 60.0
 
 
 class WatchApp(MadviseLabApp):
     """The dashboard over a lab that may refuse actions: keys it refuses are greyed, the reason is shown once."""
-
-    def lab_refusal(self, action: str) -> str | None:
-        """The lab's reason for refusing an app action, or None when it allows it."""
-        method = LAB_METHOD.get(action)
-        can = getattr(self.lab, "can", None)
-        if method is None or can is None:
-            return None
-        answer = can(method)
-        return None if answer is True else str(answer)
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if self.lab_refusal(action) is not None:
-            return None
-        return super().check_action(action, parameters)
 
     def on_mount(self) -> None:
         # Textual runs every class's on_mount in the MRO: no super() call here.

@@ -77,6 +77,11 @@ class FakeLab:
         )
         self._pending = LabUpdate(trace_lines=self.trace, statuses=tuple(self._statuses.values()))
 
+    def can(self, action: str):
+        if action in ("pressure", "release_pressure") and not self.pressure_available:
+            return f"pressure unavailable: {self.pressure_reason}"
+        return True
+
     def start(self) -> None:
         self.calls.append(("start",))
 

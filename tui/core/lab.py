@@ -104,6 +104,12 @@ class Lab:
         """Why pressure is unavailable (None when it is available)."""
         return None if self._cgroups else self._pressure_reason
 
+    def can(self, action: str) -> bool | str:
+        """True when the lab method `action` applies here, else the reason (the app greys the key and shows it)."""
+        if action in ("pressure", "release_pressure") and not self.pressure_available:
+            return f"pressure unavailable: {self.pressure_reason}"
+        return True
+
     def sampler_stats(self):
         return self._sampler.stats()
 
