@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tui.core.attach import AttachLab
-from tui.core.sampler import read_smaps_rollup
+from kernel_truth import read_smaps_rollup
 from tui.core.system import SystemInfo
 from tui.watch import WatchApp
 from tui.widgets.panel import WorkloadPanel

@@ -13,7 +13,7 @@ import pytest
 from tui.core.attach import ATTACH_REASON, AttachLab, TraceHeap, check_pid
 from tui.core.errors import UsageError
 from tui.core.gotrace import parse_line
-from tui.core.sampler import read_smaps_rollup
+from kernel_truth import read_smaps_rollup
 
 MiB = 1 << 20
 pytestmark = pytest.mark.slow

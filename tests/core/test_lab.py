@@ -13,7 +13,7 @@ import pytest
 from tui.core import supervisor as supervisor_module
 from tui.core.config import parse_config
 from tui.core.lab import Lab
-from tui.core.sampler import read_smaps_rollup
+from kernel_truth import read_smaps_rollup
 
 MiB = 1 << 20
 GiB = 1 << 30

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tui.core.sampler import Sampler, parse_smaps_rollup, read_smaps_rollup
+from kernel_truth import read_smaps_rollup
+from tui.core.sampler import Sampler, parse_smaps_rollup
 
 MiB = 1 << 20
 CHILD = str(Path(__file__).with_name("memchild.py"))

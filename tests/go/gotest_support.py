@@ -10,20 +10,12 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from kernel_truth import read_smaps_rollup  # noqa: F401 - re-exported for the Go tests
 from tui.core import golang
 
 MiB = 1 << 20
 
 
-def read_smaps_rollup(pid: int) -> dict[str, int]:
-    """Bytes per field of /proc/PID/smaps_rollup (Rss, LazyFree, Anonymous, ...)."""
-    figures = {}
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) == 3 and parts[2] == "kB":
-                figures[parts[0].rstrip(":")] = int(parts[1]) * 1024
-    return figures
 
 
 class GoWorkload:

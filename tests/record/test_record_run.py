@@ -16,7 +16,7 @@ import pytest
 
 from tui.core.config import load_config
 from tui.core.recorder import CSV_COLUMNS, Recorder
-from tui.core.sampler import read_smaps_rollup
+from kernel_truth import read_smaps_rollup
 
 REPO = Path(__file__).resolve().parents[2]
 SWITCH_AT_S = 3.0

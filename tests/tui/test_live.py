@@ -8,7 +8,7 @@ import time
 
 from tui.app import MadviseLabApp, create_app
 from tui.core.config import parse_config
-from tui.core.sampler import read_smaps_rollup
+from kernel_truth import read_smaps_rollup
 from tui.widgets.help import HelpScreen
 from tui.widgets.panel import WorkloadPanel
 from tui.widgets.trace import TracePane

@@ -17,15 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 MIB = 1 << 20
 
 
-def smaps_rollup(pid: int) -> dict[str, int]:
-    """Rss, LazyFree, ... of a process in bytes, straight from the kernel."""
-    figures = {}
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) == 3 and parts[2] == "kB":
-                figures[parts[0].rstrip(":")] = int(parts[1]) * 1024
-    return figures
+from kernel_truth import read_smaps_rollup as smaps_rollup  # noqa: E402 - the tests' own /proc oracle
 
 
 class Workload:
@@ -66,7 +58,7 @@ class Workload:
     def latest_stats(self) -> dict:
         return [m for m in self.seen if m["type"] == "stats"][-1]
 
-    def rollup(self) -> dict[str, int]:
+    def rollup(self):
         return smaps_rollup(self.proc.pid)
 
     def close(self) -> None:
