@@ -283,13 +283,15 @@ def run(opts: dict[str, Any]) -> int:
     lines: "queue.Queue[object]" = queue.Queue()
 
     def on_signal(signum: int, _frame: Any) -> None:
+        # Only append: the handler runs on the main thread between bytecodes, possibly while it holds the
+        # queue's lock inside lines.get(); taking that lock here (lines.put) deadlocked the process.
+        # The loop waits at most 0.1 s and checks `stop` on every turn.
         if signum == PARENT_DEATH_SIGNAL:
             if os.getppid() == parent_pid:
                 return  # only the spawning thread ended; the parent process lives on
             stop.append("parent died")
         else:
             stop.append(signal.Signals(signum).name)
-        lines.put(None)  # wake the loop
 
     for signum in (signal.SIGTERM, signal.SIGINT, PARENT_DEATH_SIGNAL):
         signal.signal(signum, on_signal)

@@ -117,6 +117,33 @@ def test_exits_within_a_second_when_its_parent_is_killed():
         parent.kill()
 
 
+def test_a_signal_while_the_command_queue_is_locked_does_not_deadlock():
+    # A SIGKILLed dashboard closes the workload's stdin and fires its parent-death signal at once, so the
+    # signal can land while the main thread holds the command queue's lock in get(). A handler that took
+    # that lock too (queue.put) hung the workload forever. Here the signal is made to land exactly there.
+    code = (
+        "import os, queue, signal, sys\n"
+        "from workloads import cli\n"
+        "class SignalInsideGet(queue.Queue):\n"
+        "    def _get(self):\n"
+        "        item = super()._get()\n"
+        "        if isinstance(item, str) and 'now' in item:\n"
+        "            os.kill(os.getpid(), signal.SIGTERM)  # handled before _get returns: the lock is held\n"
+        "        return item\n"
+        "queue.Queue = SignalInsideGet\n"
+        "sys.exit(cli.main(['--pattern', 'steady', '--size', '1MiB']))\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        proc.stdout.readline()  # hello: the loop is running
+        proc.stdin.write('{"cmd": "now"}\n')
+        proc.stdin.flush()
+        assert proc.wait(timeout=2.0) == 0, "the workload hung in its signal handler"
+    finally:
+        proc.kill()
+
+
 def test_sigterm_exits_cleanly(spawn):
     w = spawn("--pattern", "steady", "--size", "1MiB")
     w.wait_for(lambda m: m["type"] == "stats")
