@@ -9,6 +9,7 @@ from tui.core.model import Sample
 
 GiB = 1 << 30
 MiB = 1 << 20
+RELEASE_MIN_BYTES = MiB
 
 
 @dataclass
@@ -21,6 +22,7 @@ class _WorkloadTally:
     end_madvise: str = ""
     n_samples: int = 0
     last_released_bytes: int | None = None
+    last_sys_bytes: int = 0
     first_release_t_s: float | None = None
     peak_before_release_bytes: int = 0
     drop_t_s: float | None = None
@@ -48,16 +50,20 @@ class SummaryBuilder:
         tally.end_lazyfree_bytes = sample.kernel.lazyfree_bytes
         tally.end_madvise = sample.madvise
         self.duration_s = max(self.duration_s, sample.t_s)
-        # The first release is when the runtime's released figure first grows: the sample clock is the
-        # run's clock, so no mapping from the workload's own clock is needed.
-        released_bytes = sample.heap.heap_released_bytes if sample.heap is not None else None
-        if released_bytes is not None:
-            grew = tally.last_released_bytes is not None and released_bytes > tally.last_released_bytes
-            first_seen_released = tally.last_released_bytes is None and released_bytes > 0
-            if tally.first_release_t_s is None and (grew or first_seen_released):
-                tally.first_release_t_s = round(sample.t_s, 3)
-                tally.peak_before_release_bytes = tally.peak_rss_bytes
-            tally.last_released_bytes = released_bytes
+        # The first release: released grows while heap sys does not. Runtimes count freshly mapped memory
+        # as released too (Go does, and so do our workloads), which grows sys as well; a real scavenge
+        # moves idle pages to released and leaves sys alone. Under a MiB is the background scavenger's
+        # trickle, not the release the story is about.
+        heap = sample.heap
+        if heap is not None:
+            if tally.first_release_t_s is None and tally.last_released_bytes is not None:
+                released_growth = heap.heap_released_bytes - tally.last_released_bytes
+                sys_growth = heap.heap_sys_bytes - tally.last_sys_bytes
+                if released_growth >= RELEASE_MIN_BYTES and sys_growth <= 0:
+                    tally.first_release_t_s = round(sample.t_s, 3)
+                    tally.peak_before_release_bytes = tally.peak_rss_bytes
+            tally.last_released_bytes = heap.heap_released_bytes
+            tally.last_sys_bytes = heap.heap_sys_bytes
         if (
             tally.first_release_t_s is not None
             and tally.drop_t_s is None
