@@ -61,18 +61,6 @@ def test_packaged_default_used_without_local_config(tmp_path, monkeypatch):
     assert load_config(None, mem_available_bytes=16 * GiB).path == "config.yaml"
 
 
-def test_argv_round_trips_through_option_parse():
-    from workloads.options import OPTIONS_BY_NAME
-
-    config = parse_config(BASE, "c.yaml", mem_available_bytes=16 * GiB)
-    argv = config.workloads[1].argv()
-    parsed = {}
-    for flag, value in zip(argv[::2], argv[1::2]):
-        name = flag[2:].replace("-", "_")
-        parsed[name] = OPTIONS_BY_NAME[name].parse(value)
-    assert parsed == dict(config.workloads[1].options)
-
-
 @pytest.mark.parametrize("text, where, expect", [
     ("sample_interval: fast\n" + BASE.split("\n", 1)[1], "c.yaml:1: sample_interval:", "expected a duration"),
     (BASE + "trace_lines: many\n", "c.yaml:10: trace_lines:", "expected a whole number"),
@@ -174,3 +162,18 @@ def test_reference_covers_every_key():
     text = (ROOT / "config.yaml").read_text()
     for key in TOP_KEYS + PRESSURE_KEYS:
         assert re.search(rf"^\s*{key}:.*#", text, re.M), f"config.yaml has no commented {key}"
+
+
+def test_workload_argv_round_trips_through_the_workload_cli():
+    """The flags the supervisor passes parse back, in the workload, to exactly the config's options."""
+    from workloads.cli import parse_options
+
+    repo = Path(__file__).resolve().parents[2]
+    odd = BASE.replace("size: 64MiB", "size: 1234567") + "    interval: 1.2345678s\n    forced_gc_period: 2.5m\n"
+    configs = [load_config(str(repo / "config.yaml"), mem_available_bytes=1 << 40),
+               parse_config(odd, "odd.yaml", mem_available_bytes=1 << 40)]
+    for config in configs:
+        for workload in config.workloads:
+            argv = workload.argv()
+            assert parse_options(argv) == dict(workload.options), argv
+            assert "--madvise" in argv and "--pattern" in argv  # visible in `ps` and `top`

@@ -63,6 +63,9 @@ class PressureConfig:
     cgroup_root: str = "auto"  # "auto" or a memory cgroup directory
 
 
+ALWAYS_ON_COMMAND_LINE = ("pattern", "madvise")
+
+
 @dataclass(frozen=True)
 class WorkloadConfig:
     """One workload: its name, kind and every option (parsed; defaults filled in), read-only."""
@@ -78,11 +81,13 @@ class WorkloadConfig:
         return self.options["madvise"]
 
     def argv(self) -> list[str]:
-        """The workload CLI flags for these options (python -m workloads ...)."""
+        """The workload CLI flags (python -m workloads ...): pattern, mode and what differs from the defaults,
+        in the units a user writes, so `ps` and `top` beside the dashboard show a readable command line."""
         flags: list[str] = []
         for name, value in self.options.items():
             option = OPTIONS_BY_NAME[name]
-            flags += [option.flag, _format_flag(option.kind, value)]
+            if name in ALWAYS_ON_COMMAND_LINE or value != option.default:
+                flags += [option.flag, _format_flag(option.kind, value)]
         return flags
 
     def with_options(self, override: Mapping[str, Any]) -> "WorkloadConfig":
@@ -94,8 +99,11 @@ class WorkloadConfig:
 def _format_flag(kind: str, value: Any) -> str:
     if kind == "bool":
         return "true" if value else "false"
+    if kind == "size":
+        return format_size(value)
     if kind == "duration":
-        return repr(float(value))
+        text = format_duration(value)
+        return text if parse_duration(text) == value else repr(float(value))
     return str(value)
 
 
