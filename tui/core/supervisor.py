@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from tui.core.config import WorkloadConfig
+from tui.core.gotrace import classify
 
 PR_SET_PDEATHSIG = 1
 MAX_LINE_CHARS = 2000  # a runaway child cannot flood the trace pane with one giant line
@@ -82,10 +83,6 @@ SupervisorMessage = Spawned | Received | OutputLine | Exited
 
 
 def classify_stderr(line: str) -> str:
-    try:
-        from tui.core.gotrace import classify
-    except ImportError:  # the Go trace classifier is optional for the core
-        return "other"
     try:
         return classify(line)
     except Exception:  # noqa: BLE001 - a classifier bug must not kill a reader thread
