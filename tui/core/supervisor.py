@@ -284,21 +284,24 @@ class Supervisor:
 
     def _end(self, child: _Child, grace_s: float = EXIT_GRACE_S) -> None:
         """Ask politely (exit, then closed stdin), then SIGKILL; waits for the reader to report the exit."""
-        if child.proc.poll() is None:
-            child.requested_exit = True
-            self.send(child.name, "exit")
-            with child.write_lock:
-                try:
-                    child.proc.stdin.close()
-                except (OSError, ValueError):
-                    pass
-            try:
-                child.proc.wait(timeout=grace_s)
-            except subprocess.TimeoutExpired:
-                _kill(child.proc)
-        else:
-            child.requested_exit = True
+        self._ask_to_exit(child)
+        try:
+            child.proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            _kill(child.proc)
         child.exited.wait(grace_s + 1.0)
+
+    def _ask_to_exit(self, child: _Child) -> None:
+        """The `exit` command, then a closed stdin (which a workload also takes as the dashboard gone)."""
+        child.requested_exit = True
+        if child.proc.poll() is not None:
+            return
+        self.send(child.name, "exit")
+        with child.write_lock:
+            try:
+                child.proc.stdin.close()
+            except (OSError, ValueError):
+                pass
 
     def stop(self) -> None:
         """Exit every workload (≤ 1 s grace, then SIGKILL). Idempotent; safe from signal handlers and atexit."""
@@ -308,14 +311,7 @@ class Supervisor:
         self._spawner.shutdown(wait=False, cancel_futures=True)
         children = list(self._children.values())
         for child in children:
-            if child.proc.poll() is None:
-                child.requested_exit = True
-                self.send(child.name, "exit")
-                with child.write_lock:
-                    try:
-                        child.proc.stdin.close()
-                    except (OSError, ValueError):
-                        pass
+            self._ask_to_exit(child)
         deadline = time.monotonic() + EXIT_GRACE_S
         for child in children:
             try:
