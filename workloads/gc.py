@@ -31,10 +31,13 @@ class Pacer:
         return self.gogc >= 0 and inuse_bytes >= self.goal_bytes
 
     def forced_due(self, now_s: float) -> bool:
-        return self.forced_period_s > 0 and now_s - self.last_gc_s >= self.forced_period_s
+        return now_s >= self.next_forced_s()
 
     def next_forced_s(self) -> float:
-        return self.last_gc_s + self.forced_period_s if self.forced_period_s > 0 else float("inf")
+        # Go's gcTrigger.test refuses the time trigger too when GOGC is off: no periodic GC then.
+        if self.forced_period_s <= 0 or self.gogc < 0:
+            return float("inf")
+        return self.last_gc_s + self.forced_period_s
 
     def cycle_done(self, now_s: float, live_bytes: int) -> None:
         self.last_gc_s = now_s

@@ -89,7 +89,7 @@ OPTIONS: tuple[Option, ...] = (
            "goal), eager (right after each GC), off", SCAVENGER_POLICIES),
     Option("scavenge_period", "duration", 150.0, "go1.12 scavenger: time between sweeps (Go 1.12: 2.5 min)"),
     Option("scavenge_idle", "duration", 300.0, "go1.12 scavenger: release spans idle at least this long (Go 1.12: 5 min)"),
-    Option("gogc", "int", 100, "GOGC: next GC when the heap reaches live x (1 + GOGC/100); -1 turns the pacer off"),
+    Option("gogc", "int", 100, "GOGC: next GC when the heap reaches live x (1 + GOGC/100); -1 turns the pacer and the periodic GC off (as Go)"),
     Option("forced_gc_period", "duration", 120.0, "a GC is forced when none ran for this long (Go: 2 min)"),
     Option("trace_format", "choice", "go1.12", "which Go version's gctrace/scavenger lines to print", TRACE_FORMATS),
     Option("arena_size", "size", 64 * MiB, "heap arena size: memory is mapped in arenas this big (Go linux/amd64: 64MiB)"),
