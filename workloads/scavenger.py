@@ -64,7 +64,7 @@ class Scavenger:
             retained = inuse_bytes + sum(s.n_bytes for s in idle)
             excess = retained - int(goal_bytes * PACED_RETAIN_RATIO)
             budget = min(excess, int(PACED_RATE_BYTES_PER_S * max(dt_s, 0.0)))
-            if budget <= 0:
+            if budget <= 0 or not idle:  # over target with nothing idle (garbage not yet swept): no empty pass
                 return None
             parts = []
             for span in sorted(idle, key=lambda s: s.freed_at_s):  # longest idle first
