@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, Protocol
 
-CHURN_STEP_S = 0.1  # churn replaces objects in batches, ten times a second
+CHURN_STEPS_PER_S = 10  # churn replaces objects in batches, ten times a second
+CHURN_STEP_S = 1 / CHURN_STEPS_PER_S
 
 
 class Mutator(Protocol):
@@ -62,19 +63,22 @@ class Sawtooth(Pattern):
 
     def __init__(self, opts: dict[str, Any]) -> None:
         super().__init__(opts)
-        self.next_s = 0.0
+        self.steps = 0  # ticks done; tick k is due at k × INTERVAL (counted, so no float drift)
         self.held_bytes = 0
 
+    def _due_s(self, step: int) -> float:
+        return step * max(self.opts["interval"], 1e-3)
+
     def step(self, now_s: float, mut: Mutator) -> float:
-        while now_s >= self.next_s:
+        while now_s >= self._due_s(self.steps):
             if self.held and self.held_bytes >= self.opts["peak"]:
                 mut.drop(self.forget_all())
                 self.held_bytes = 0
             else:
                 self.held.append(mut.alloc(self.opts["size"]))
                 self.held_bytes += self.opts["size"]
-            self.next_s += max(self.opts["interval"], 1e-3)
-        return self.next_s
+            self.steps += 1
+        return self._due_s(self.steps)
 
     def forget_all(self) -> list[Any]:
         self.held_bytes = 0
@@ -87,28 +91,28 @@ class Churn(Pattern):
     def __init__(self, opts: dict[str, Any]) -> None:
         super().__init__(opts)
         self.objects: deque[Any] = deque()
-        self.next_s = 0.0
-        self.carry = 0.0
+        self.steps = 0  # batches done; batch k is due at k / CHURN_STEPS_PER_S
+        self.replaced = 0  # objects replaced so far: whole objects due by integer arithmetic, no float carry
 
     def step(self, now_s: float, mut: Mutator) -> float:
         size = max(self.opts["object_size"], 1)
         target = self.opts["live"] // size
-        if self.next_s == 0.0:
+        if self.steps == 0:
             for _ in range(target):
                 self.objects.append(mut.alloc(size))
-            self.next_s = CHURN_STEP_S
-            return self.next_s
-        while now_s >= self.next_s:
-            self.carry += self.opts["rate"] * CHURN_STEP_S / size
-            n, self.carry = int(self.carry), self.carry - int(self.carry)
+            self.steps = 1
+            return self.steps / CHURN_STEPS_PER_S
+        while now_s >= self.steps / CHURN_STEPS_PER_S:
+            due = self.opts["rate"] * self.steps // (size * CHURN_STEPS_PER_S)
+            n, self.replaced = due - self.replaced, due
             old = [self.objects.popleft() for _ in range(min(n, len(self.objects)))]
             mut.drop(old)
             for _ in range(n):
                 self.objects.append(mut.alloc(size))
             while len(self.objects) < target:  # refill after a `free` command
                 self.objects.append(mut.alloc(size))
-            self.next_s += CHURN_STEP_S
-        return self.next_s
+            self.steps += 1
+        return self.steps / CHURN_STEPS_PER_S
 
     def forget_all(self) -> list[Any]:
         objects = list(self.objects)
@@ -123,7 +127,7 @@ class Burst(Pattern):
         super().__init__(opts)
         self.base: list[Any] = []
         self.started = False
-        self.next_burst_s = 0.0
+        self.n_bursts = 0  # burst k starts at k × INTERVAL (counted, so no float drift)
         self.bursts: deque[tuple[float, Any]] = deque()
 
     def step(self, now_s: float, mut: Mutator) -> float:
@@ -134,10 +138,10 @@ class Burst(Pattern):
         hold_s = self.opts["hold"] or interval_s / 2
         while self.bursts and now_s >= self.bursts[0][0]:
             mut.drop([self.bursts.popleft()[1]])
-        while now_s >= self.next_burst_s:
-            self.bursts.append((self.next_burst_s + hold_s, mut.alloc(self.opts["size"])))
-            self.next_burst_s += interval_s
-        return min(self.next_burst_s, self.bursts[0][0] if self.bursts else float("inf"))
+        while now_s >= self.n_bursts * interval_s:
+            self.bursts.append((self.n_bursts * interval_s + hold_s, mut.alloc(self.opts["size"])))
+            self.n_bursts += 1
+        return min(self.n_bursts * interval_s, self.bursts[0][0] if self.bursts else float("inf"))
 
     def forget_all(self) -> list[Any]:
         objects = self.base + [obj for _, obj in self.bursts]
