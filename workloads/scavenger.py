@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from workloads.heap import Heap, Span
+from workloads.heap import GO_PAGE_BYTES, Heap, Span, round_up
 
 PACED_RATE_BYTES_PER_S = 64 << 20  # background release rate: slow enough to watch RSS creep down
 PACED_RETAIN_RATIO = 1.10  # Go's background scavenger keeps retained memory near 110% of the goal
@@ -111,7 +111,7 @@ def release(heap: Heap, plan: Plan, mode: str) -> Released:
         for span, n_bytes in parts:
             if span.state != "idle":
                 continue
-            take = min(n_bytes, span.n_bytes)
+            take = min(round_up(n_bytes, GO_PAGE_BYTES), span.n_bytes)  # what heap.release really releases
             heap.release(span, take, fallback or mode)
             released += take
     except OSError as exc:
