@@ -17,7 +17,7 @@ _V2_UNLIMITED = b"max"
 # How long remove() waits for exiting processes to leave a cgroup before giving up.
 _RMDIR_WAIT_S = 2.0
 
-NOTHING_RECLAIMABLE = ("nothing reclaimable — only MADV_FREE'd pages can be reclaimed without swap; "
+NOTHING_RECLAIMABLE = ("nothing reclaimable: only MADV_FREE'd pages can be reclaimed without swap — "
                        "scavenge with MADV_FREE first")
 
 
@@ -231,8 +231,8 @@ class WorkloadCgroup:
         if not result.ok:
             return result
         return PressureResult(True, None, 0, result.seconds,
-                              f"pressure {self.workload}: the workload needed more than the squeezed limit and "
-                              f"was waiting (no OOM kill); released, limit back to unlimited")
+                              f"pressure {self.workload}: it needed more than the squeezed limit and was waiting "
+                              f"for memory (no OOM kill while squeezed): limit lifted, released back to unlimited")
 
     def squeeze(self, footprint_bytes: int, margin_bytes: int, step_bytes: int) -> PressureResult:
         """Lower the limit step by step toward footprint + margin (never below) and measure the reclaim."""

@@ -22,6 +22,8 @@ MAX_POLL_ITEMS = 20_000
 # Events after which the process's pages have moved: read smaps_rollup now, not at the next tick.
 INVALIDATING_EVENTS = frozenset({"alloc", "free", "gc", "scavenge", "mode", "reuse"})
 TRACE_KINDS = frozenset({"gc", "scav", "lab", "error", "other"})
+# A squeezed v1 workload that grows again waits (its OOM killer is off): check this often and lift the limit.
+RELIEF_CHECK_S = 0.5
 
 
 class _Pressure:
@@ -62,6 +64,14 @@ class Lab:
         self._cgroup_manager: Any = None
         self._cgroups: dict[str, Any] = {}
         self._pressure_reason: str | None = "not started"
+        # Cgroup lifecycle: created before each spawn, removed when the process exits on its own; the lock keeps
+        # a removal on the pressure thread from racing a re-creation for a restart on the caller's thread.
+        self._cgroup_lock = threading.Lock()
+        self._cgroup_wanted: dict[str, bool] = {}
+        self._restart_pending: set[str] = set()
+        self._squeezed: set[str] = set()
+        self._relief_pending = False
+        self._relief_checked_s = 0.0
         self._pressure_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="madvise-lab-pressure")
         self._sampler = Sampler(config.sample_interval_s, self._on_sample, clock=clock)
         self._supervisor = Supervisor(config.workloads, self._on_supervisor, clock=clock, on_raw=on_message)
@@ -141,6 +151,7 @@ class Lab:
             self._cgroup_manager = manager
             for name in self.names:
                 self._cgroups[name] = manager.create(name)
+                self._cgroup_wanted[name] = True
             self._pressure_reason = None
         except Exception as error:  # noqa: BLE001 - pressure is optional: the lab runs without it
             self._pressure_reason = str(error).splitlines()[0] if str(error) else type(error).__name__
@@ -193,6 +204,7 @@ class Lab:
 
     def _on_supervisor(self, message: Any) -> None:
         if isinstance(message, Spawned):
+            self._restart_pending.discard(message.name)
             self._proc_pid[message.name] = message.pid
             self._watch(message.name, message.pid)
         elif isinstance(message, Received):
@@ -210,6 +222,7 @@ class Lab:
             if pid is not None and self._proc_pid.get(message.name) == message.pid:
                 self._sampler.remove(pid)
                 self._pid_names.pop(pid, None)
+            self._cgroup_exited(message)
         self._put(message)
 
     def _watch(self, name: str, pid: int) -> None:
@@ -249,6 +262,7 @@ class Lab:
                 self._run_step_on(out, step, name)
             for step in self.timeline.due(self.t_s()):
                 self._run_step(out, step)
+            self._check_relief()
         return out.update()
 
     def _set_status(self, out: "_Collect", name: str, **changes: Any) -> None:
@@ -339,11 +353,25 @@ class Lab:
 
     def _apply_pressure(self, out: "_Collect", item: _Pressure) -> None:
         result = item.result
-        message = getattr(result, "message", str(result))
-        out.line(TraceLine(item.t_s, item.name, f"lab: {item.what}: {message}",
-                           "lab" if getattr(result, "ok", False) else "error"))
+        message = str(getattr(result, "message", result))
+        ok = bool(getattr(result, "ok", False))
+        if item.what == "pressure" and ok:
+            self._squeezed.add(item.name)
+        elif item.what in ("release_pressure", "relieve") and ok:
+            self._squeezed.discard(item.name)
+        for step_line in getattr(result, "step_lines", ()):
+            out.line(TraceLine(item.t_s, item.name, f"lab: {step_line}", "lab"))
+        # "Nothing reclaimable" is an answer, not a failure: only a real failure is shown as an error.
+        calm = ok or _nothing_reclaimable(message)
+        out.line(TraceLine(item.t_s, item.name, f"lab: {message}", "lab" if calm else "error"))
         limit = getattr(result, "limit_bytes", None)
-        label = item.what if limit is None else f"{item.what} → {limit / MiB:.0f} MiB"
+        reclaimed = int(getattr(result, "reclaimed_bytes", 0) or 0)
+        if item.what == "pressure":
+            label = "pressure" if limit is None else f"pressure → {limit / MiB:.0f} MiB"
+            if reclaimed:
+                label += f", −{reclaimed / MiB:.0f} MiB"
+        else:
+            label = "pressure released"
         self._marker(out, item.t_s, item.name, "pressure", label)
         if self._series[item.name].latest is not None:
             pid = self._sampled_pid.get(item.name)
@@ -396,6 +424,7 @@ class Lab:
     def set_madvise(self, name: str, mode: str) -> None:
         if self.kind(name) == "go":
             self._lab_line(name, f"Go reads GODEBUG=madvdontneed only at start: restarting {name} with {mode}")
+            self._cgroup_for_spawn(name)
             self._supervisor.restart(name, {"madvise": mode})
             return
         self._send(name, "set_madvise", value=mode)
@@ -421,9 +450,7 @@ class Lab:
     def restart(self, name: str) -> None:
         """Stop and start the workload again (in the background); its history stays."""
         self._lab_line(name, f"restarting {name}")
-        cgroup = self._cgroups.get(name)
-        if cgroup is not None:
-            self._supervisor._preexec[name] = cgroup.preexec
+        self._cgroup_for_spawn(name)
         self._supervisor.restart(name)
 
     def pressure(self, name: str) -> None:
@@ -432,21 +459,35 @@ class Lab:
         if cgroup is None:
             self._lab_line(name, f"pressure unavailable: {self.pressure_reason}", "error")
             return
+        if self._supervisor.pid(name) is None:
+            self._lab_line(name, f"pressure: {name} is not running ({self._statuses[name].state}); r restarts it",
+                           "error")
+            return
         latest = self._series[name].latest
         if latest is None:
             self._lab_line(name, "pressure: no sample yet", "error")
             return
-        footprint_bytes = latest.kernel.footprint_bytes
+        rss_footprint_bytes, lazyfree_bytes = latest.kernel.footprint_bytes, latest.kernel.lazyfree_bytes
         pressure = self.config.pressure
-        self._lab_line(name, f"pressure: squeezing toward footprint {footprint_bytes / MiB:.0f} MiB "
-                             f"+ {pressure.margin_bytes / MiB:.0f} MiB")
-        self._submit_pressure(name, "pressure", lambda: cgroup.squeeze(footprint_bytes, pressure.margin_bytes,
-                                                                       pressure.step_bytes))
+
+        def squeeze() -> Any:
+            # RSS also counts shared library pages charged to other cgroups; what this cgroup must keep is its
+            # own charge minus the LazyFree pages. If LazyFree was reused meanwhile the workload waits for
+            # memory and the relief check lifts the limit: never an OOM kill.
+            footprint_bytes = max(0, min(rss_footprint_bytes, cgroup.usage_bytes() - lazyfree_bytes))
+            self._lab_line(name, f"pressure {name}: squeezing toward footprint {footprint_bytes / MiB:.0f} MiB "
+                                 f"+ margin {pressure.margin_bytes / MiB:.0f} MiB, "
+                                 f"{pressure.step_bytes / MiB:.0f} MiB per step")
+            return cgroup.squeeze(footprint_bytes, pressure.margin_bytes, pressure.step_bytes)
+        self._submit_pressure(name, "pressure", squeeze)
 
     def release_pressure(self, name: str) -> None:
         cgroup = self._cgroups.get(name)
         if cgroup is None:
             self._lab_line(name, f"pressure unavailable: {self.pressure_reason}", "error")
+            return
+        if self._supervisor.pid(name) is None:
+            self._lab_line(name, f"release pressure: {name} is not running; its cgroup is gone", "error")
             return
         self._submit_pressure(name, "release_pressure", cgroup.release)
 
@@ -460,6 +501,90 @@ class Lab:
         if self._stopped:
             return
         self._pressure_pool.submit(run)
+
+    def _check_relief(self) -> None:
+        """At most every RELIEF_CHECK_S while squeezed: lift the limit of a workload waiting for memory."""
+        if not self._squeezed or self._relief_pending:
+            return
+        now_s = self._clock()
+        if now_s - self._relief_checked_s < RELIEF_CHECK_S:
+            return
+        self._relief_checked_s, self._relief_pending = now_s, True
+        names = tuple(self._squeezed)
+
+        def run() -> None:
+            try:
+                for name in names:
+                    cgroup = self._cgroups.get(name)
+                    try:
+                        result = cgroup.relieve_if_stuck() if cgroup is not None else None
+                    except Exception as error:  # noqa: BLE001 - shown as a lab: line, never raised
+                        result = _Failed(f"pressure {name}: relief check failed: {error}")
+                    if result is not None:
+                        self._put(_Pressure(name, "relieve", result, self.t_s()))
+            finally:
+                self._relief_pending = False
+        if self._stopped:
+            return
+        try:
+            self._pressure_pool.submit(run)
+        except RuntimeError:  # the pool shut down (stop) meanwhile
+            self._relief_pending = False
+
+    # --- cgroup lifecycle (one per workload process) ---
+
+    def _cgroup_for_spawn(self, name: str) -> None:
+        """Make sure the workload's cgroup exists before its next spawn, so it is charged from its first page."""
+        if self._cgroup_manager is None or name not in self._cgroups:
+            return
+        with self._cgroup_lock:
+            self._cgroup_wanted[name] = True
+            self._restart_pending.add(name)
+            try:
+                cgroup = self._cgroup_manager.create(name)  # reuses the dir if it is still there; unlimited
+            except Exception as error:  # noqa: BLE001 - the workload still runs, just without pressure
+                self._lab_line(name, f"pressure: cannot create the cgroup again: {error}", "error")
+                self._supervisor._preexec[name] = None
+                return
+            self._cgroups[name] = cgroup
+            self._squeezed.discard(name)
+            self._supervisor._preexec[name] = cgroup.preexec
+
+    def _cgroup_exited(self, message: Exited) -> None:
+        """A workload process ended on its own: remove its cgroup (on the pressure thread; rmdir may wait)."""
+        name = message.name
+        if message.pid is None:
+            self._restart_pending.discard(name)  # the spawn failed: no Spawned will clear it
+        if name not in self._cgroups or message.requested or name in self._restart_pending:
+            return  # a stop removes every cgroup itself; a restart reuses it
+        generation = message.generation
+        if generation != self._supervisor._generations.get(name):
+            return  # an old process: a newer one already uses the cgroup
+        with self._cgroup_lock:
+            self._cgroup_wanted[name] = False
+            self._squeezed.discard(name)
+
+        def remove() -> None:
+            with self._cgroup_lock:
+                if self._cgroup_wanted.get(name, True) or name in self._restart_pending \
+                        or self._supervisor._generations.get(name) != generation:
+                    return
+                cgroup = self._cgroups.get(name)
+                try:
+                    cgroup.remove()
+                except Exception as error:  # noqa: BLE001 - stop() and the next start's cleanup try again
+                    self._lab_line(name, f"pressure: could not remove {cgroup.path}: {error}", "error")
+                    return
+            self._lab_line(name, f"removed cgroup {cgroup.path}")
+        if not self._stopped:
+            try:
+                self._pressure_pool.submit(remove)
+            except RuntimeError:
+                pass
+
+
+def _nothing_reclaimable(message: str) -> bool:
+    return "nothing reclaimable" in message
 
 
 class _Failed:

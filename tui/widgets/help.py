@@ -62,6 +62,19 @@ free for the kernel to take *when it needs it* (under pressure), not before. Wit
 | `?` | this screen |
 | `q` | quit; every workload is stopped |
 
+## Memory pressure (`p` / `P`)
+
+MADV_FREE'd pages leave RSS only when the kernel needs memory. Each workload runs in its own
+memory cgroup (`madvise-lab-<pid>-<name>`) from its first allocation. `p` lowers that cgroup's
+limit step by step toward the footprint (RSS − LazyFree) plus the config's `pressure.margin`,
+never below it, so the kernel reclaims LazyFree pages and RSS falls; the trace shows each step
+(limit, bytes reclaimed, kernel time). Without swap only MADV_FREE'd pages can be reclaimed:
+before a release, or with `MADV_DONTNEED`, there is nothing to reclaim and the dashboard says so.
+A squeezed workload that grows again waits rather than being OOM-killed; the limit is then lifted.
+`P` lifts the limit. Cgroups are removed when a workload exits and when the dashboard quits.
+
+PRESSURE_STATUS
+
 The chart marks GCs (grey), scavenges (blue), mode switches (orange), pressure (red) and
 restarts (purple) with vertical lines. The trace pane shows each workload's GC and
 scavenger lines in Go's format; lines starting `lab:` are our own events.
@@ -86,7 +99,18 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Markdown(HELP_MARKDOWN, id="help-text")
+            yield Markdown(HELP_MARKDOWN.replace("PRESSURE_STATUS", self._pressure_status()), id="help-text")
+
+    def _pressure_status(self) -> str:
+        """Whether `p` works here, and if not, why (the lab's own reason)."""
+        refusal = getattr(self.app, "lab_refusal", None)
+        try:
+            reason = refusal("pressure") if refusal is not None else None
+        except Exception as error:  # noqa: BLE001 - the help screen must open whatever the lab says
+            reason = f"pressure unavailable: {error}"
+        if reason:
+            return f"**Here `p` and `P` are greyed out** — {reason}."
+        return "Here pressure is available."
 
     async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(None)
