@@ -105,12 +105,12 @@ class Churn(Pattern):
         while now_s >= self.steps / CHURN_STEPS_PER_S:
             due = self.opts["rate"] * self.steps // (size * CHURN_STEPS_PER_S)
             n, self.replaced = due - self.replaced, due
-            old = [self.objects.popleft() for _ in range(min(n, len(self.objects)))]
-            mut.drop(old)
+            # New objects first, then the oldest go: a GC triggered mid-batch never sees less than LIVE held.
             for _ in range(n):
                 self.objects.append(mut.alloc(size))
             while len(self.objects) < target:  # refill after a `free` command
                 self.objects.append(mut.alloc(size))
+            mut.drop([self.objects.popleft() for _ in range(len(self.objects) - target)])
             self.steps += 1
         return self.steps / CHURN_STEPS_PER_S
 
