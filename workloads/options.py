@@ -108,18 +108,35 @@ def _round_up(n_bytes: int, unit: int) -> int:
     return -(-n_bytes // unit) * unit
 
 
+UNBOUNDED_HEAP_BYTES = 1 << 50  # GOGC off with a pattern that keeps dropping: only commands ever collect garbage
+_MIN_HEAP_BYTES = 4 * MiB  # Go's heapminimum at GOGC=100 (workloads.gc.MIN_HEAP_BYTES; stdlib-only import order)
+
+
 def max_heap_bytes(values: dict[str, Any]) -> int:
-    """The most heap memory a workload with these (parsed) options can map, in whole arenas."""
+    """The most heap memory a workload with these (parsed) options can map, in whole arenas.
+
+    Dropped objects stay in use until a GC, and a GC starts only when the heap reaches its goal
+    (live x (1 + GOGC/100)), so patterns that keep dropping can hold up to the goal plus the allocation
+    that crossed it.
+    """
     v = {**defaults(), **values}
-    pattern = v["pattern"]
+    pattern, size = v["pattern"], v["size"]
     if pattern == "seed":
-        live = v["size"] * v["count"]
-    elif pattern == "sawtooth":
-        live = max(v["peak"], v["size"]) + v["size"]
+        return _round_up(size * v["count"], v["arena_size"])  # dropped once, at the end: nothing after it
+    if pattern == "steady":
+        return _round_up(size, v["arena_size"])
+    if pattern == "sawtooth":
+        held, unit = max(_round_up(v["peak"], max(size, 1)), size), size  # the first step at or past the peak
     elif pattern == "churn":
-        live = v["live"] + max(v["rate"], v["object_size"])
-    elif pattern == "burst":
-        live = v["base"] + v["size"]
-    else:
-        live = v["size"]
-    return _round_up(live, v["arena_size"])
+        unit = max(v["object_size"], 1)
+        batch = -(-v["rate"] // (10 * unit)) * unit  # one 0.1 s batch is held with the live heap while it swaps in
+        held = v["live"] // unit * unit + batch
+    else:  # burst
+        interval_s = max(v["interval"], 1e-3)
+        hold_s = v["hold"] or interval_s / 2
+        held, unit = v["base"] + size * max(-(-hold_s // interval_s), 1), max(size, v["base"])
+        held = int(held)
+    if v["gogc"] < 0:
+        return UNBOUNDED_HEAP_BYTES
+    goal = max(held * (100 + v["gogc"]) // 100, _MIN_HEAP_BYTES * v["gogc"] // 100)
+    return _round_up(max(held, goal + unit), v["arena_size"])

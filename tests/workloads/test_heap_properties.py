@@ -156,3 +156,47 @@ def test_runtime_under_random_commands_keeps_accounting_and_events_consistent():
             assert any(m["type"] == "event" and m["event"] == "gc" for m in out)
         finally:
             rt.heap.close()
+
+
+MIB = 1 << 20
+BOUND_CASES = [
+    {"pattern": "seed", "size": 3 * MIB, "count": 3},
+    {"pattern": "steady", "size": 5 * MIB},
+    {"pattern": "sawtooth", "size": 2 * MIB, "peak": 8 * MIB},
+    {"pattern": "sawtooth", "size": 3 * MIB, "peak": 8 * MIB, "gogc": 50},
+    {"pattern": "sawtooth", "size": 1 * MIB, "peak": 4 * MIB, "gogc": 300},
+    {"pattern": "burst", "base": 4 * MIB, "size": 4 * MIB, "hold": 0.4},
+    {"pattern": "burst", "base": 2 * MIB, "size": 3 * MIB, "hold": 2.5},
+    {"pattern": "burst", "base": 8 * MIB, "size": 1 * MIB, "hold": 0, "gogc": 0},
+    {"pattern": "churn", "live": 4 * MIB, "object_size": 256 * 1024, "rate": 16 * MIB},
+    {"pattern": "churn", "live": 6 * MIB, "object_size": 64 * 1024, "rate": 40 * MIB, "gogc": 50},
+]
+
+
+@pytest.mark.parametrize("case", BOUND_CASES, ids=lambda c: "-".join(f"{v}" for v in c.values()))
+def test_heap_sys_never_exceeds_the_budget_estimate(case):
+    """max_heap_bytes (what the dashboard budgets for) bounds heap sys over a run, GC pacing included."""
+    from workloads.options import max_heap_bytes
+
+    opts = {**defaults(), "interval": 1.0, "arena_size": MIB, "forced_gc_period": 0, "scavenger": "eager",
+            "madvise": "MADV_DONTNEED", **case}
+    rt = Runtime(opts, lambda line: None)
+    try:
+        most = 0
+        for i in range(200):  # 10 s of pattern time
+            rt.tick(i * 0.05)
+            check_invariants(rt.heap)
+            most = max(most, rt.heap.stats().sys)
+        assert most <= max_heap_bytes(opts), (most / MIB, max_heap_bytes(opts) / MIB)
+    finally:
+        rt.heap.close()
+
+
+def test_gogc_off_with_a_dropping_pattern_is_unbounded_and_the_min_heap_copy_agrees():
+    from workloads.gc import MIN_HEAP_BYTES
+    from workloads.options import _MIN_HEAP_BYTES, UNBOUNDED_HEAP_BYTES, max_heap_bytes
+
+    assert _MIN_HEAP_BYTES == MIN_HEAP_BYTES
+    for pattern in ("sawtooth", "churn", "burst"):
+        assert max_heap_bytes({"pattern": pattern, "gogc": -1}) == UNBOUNDED_HEAP_BYTES
+    assert max_heap_bytes({"pattern": "seed", "gogc": -1, "size": MIB, "count": 2, "arena_size": MIB}) == 2 * MIB
