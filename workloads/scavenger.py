@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from workloads.heap import GO_PAGE_BYTES, Heap, Span, round_up
 
 PACED_RATE_BYTES_PER_S = 64 << 20  # background release rate: slow enough to watch RSS creep down
+PACED_MAX_DT_S = 0.5  # a late or first tick after a pause earns at most this much release budget
 PACED_RETAIN_RATIO = 1.10  # Go's background scavenger keeps retained memory near 110% of the goal
 
 
@@ -63,7 +64,7 @@ class Scavenger:
         if self.policy == "paced" and goal_bytes > 0:
             retained = inuse_bytes + sum(s.n_bytes for s in idle)
             excess = retained - int(goal_bytes * PACED_RETAIN_RATIO)
-            budget = min(excess, int(PACED_RATE_BYTES_PER_S * max(dt_s, 0.0)))
+            budget = min(excess, int(PACED_RATE_BYTES_PER_S * min(max(dt_s, 0.0), PACED_MAX_DT_S)))
             if budget <= 0 or not idle:  # over target with nothing idle (garbage not yet swept): no empty pass
                 return None
             parts = []

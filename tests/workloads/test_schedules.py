@@ -252,6 +252,14 @@ def test_paced_releases_toward_110_percent_of_the_goal_at_a_limited_rate():
     assert released == pytest.approx(68 * MIB, abs=1)
 
 
+def test_paced_stays_rate_limited_after_a_long_gap_such_as_a_pause():
+    scav = Scavenger("paced", 0, 0)
+    idle = [FakeSpan(1024 * MIB, 0.0)]
+    assert scav.tick(0.1, idle, 0, 4 * MIB).n_bytes == int(PACED_RATE_BYTES_PER_S * 0.1)
+    late = scav.tick(60.1, idle, 0, 4 * MIB)  # a minute without ticks (paused) must not release a minute's worth
+    assert late.n_bytes <= PACED_RATE_BYTES_PER_S * 0.5
+
+
 def test_paced_does_nothing_under_target_when_gc_is_off_or_with_nothing_idle():
     scav = Scavenger("paced", 0, 0)
     assert scav.tick(1.0, [FakeSpan(8 * MIB, 0.0)], 100 * MIB, 100 * MIB) is None  # 108 MiB < 110 MiB
