@@ -24,7 +24,6 @@ from tui.messages import LabChanged
 from tui.widgets.chart import ChartView, MemoryChart
 from tui.widgets.format import MiB
 from tui.widgets.header import LabHeader, header_text
-from tui.widgets.help import HelpScreen
 from tui.widgets.mode_picker import ModePicker
 from tui.widgets.panel import PanelView, WorkloadPanel
 from tui.widgets.trace import TracePane
@@ -508,6 +507,9 @@ class MadviseLabApp(App[int]):
             self._refresh_header()
 
     def action_help(self) -> None:
+        # imported on first use: the Markdown widget (markdown-it, pygments) costs ~4 MiB of RSS
+        from tui.widgets.help import HelpScreen
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
