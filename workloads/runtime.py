@@ -147,8 +147,8 @@ class Runtime:
             self.trace_line(trace.lab(f"{self.mode} refused: errno {err.errno} on Linux {mv.kernel_release()}"),
                             "lab")
         if done.fallback:
-            self.trace_line(trace.lab(f"munmap: arena still partly in use, released idle spans with "
-                                      f"{done.fallback} instead"), "lab")
+            self.trace_line(trace.lab(f"munmap: arena still partly in use (or not all due), released its "
+                                      f"idle spans with {done.fallback} instead"), "lab")
         if done.n_bytes or plan.why == "forced" or (plan.gen is not None and self.opts["scavenger"] == "go1.12"):
             for line in self._scav_lines(plan, done.n_bytes):
                 self.trace_line(line, "scav")
