@@ -104,6 +104,13 @@ def test_over_budget_names_the_numbers():
     assert error_of(text + "budget: 150%\n").startswith("c.yaml:10: budget: expected a percentage")
 
 
+def test_gc_off_with_a_dropping_pattern_is_refused_by_name():
+    text = BASE.replace("    count: 1\n  - name: dontneed", "    count: 1\n    pattern: sawtooth\n    gogc: -1\n  - name: dontneed")
+    message = error_of(text)
+    assert message.startswith("c.yaml:3: workloads.free.gogc: gogc -1 turns the GC off"), message
+    assert "pattern sawtooth would grow without bound" in message
+
+
 def test_go_kind_subset():
     text = BASE.replace("  - name: dontneed\n", "  - name: dontneed\n    kind: go\n    scavenger: eager\n")
     assert error_of(text).startswith("c.yaml:8: workloads.dontneed.scavenger: not available for kind go")

@@ -13,7 +13,8 @@ import yaml
 
 from tui.core.errors import ConfigError
 from tui.core.timeline import ACTIONS, TimelineStep
-from workloads.options import MADVISE_MODES, OPTIONS, OPTIONS_BY_NAME, defaults as option_defaults, max_heap_bytes
+from workloads.options import (MADVISE_MODES, OPTIONS, OPTIONS_BY_NAME, UNBOUNDED_HEAP_BYTES,
+                               defaults as option_defaults, max_heap_bytes)
 from workloads.units import DURATION_HELP, SIZE_HELP, format_duration, format_size, parse_duration, parse_size
 
 MiB = 1 << 20
@@ -464,6 +465,12 @@ def _budget(doc: _Doc, node: yaml.Node | None, mem_available_bytes: int | None) 
 
 
 def _check_budget(doc: _Doc, workloads_key: yaml.Node, config: Config) -> None:
+    for workload in config.workloads:
+        if workload.max_heap_bytes >= UNBOUNDED_HEAP_BYTES:
+            raise ConfigError(
+                f"{doc.path}:{workload.line or 1}: workloads.{workload.name}.gogc: gogc -1 turns the GC off, so "
+                f"pattern {workload.options['pattern']} would grow without bound; use gogc 0 or more, "
+                f"or pattern seed or steady")
     need = config.total_max_bytes
     if need <= config.budget_bytes:
         return
