@@ -45,13 +45,15 @@ def build_parser() -> argparse.ArgumentParser:
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("--config", metavar="FILE", dest="sub_config", help="config file (as the top-level --config)")
     record = sub.add_parser("record", help="run the workloads headless and write CSV, trace and summary files")
-    record.add_argument("--config", metavar="FILE", dest="sub_config", help=argparse.SUPPRESS)
+    record.add_argument("--config", metavar="FILE", dest="sub_config", help="config file (as the top-level --config)")
     record.add_argument("--duration", required=True, metavar="DURATION", help="how long to record, e.g. 60s")
     record.add_argument("--out", required=True, metavar="DIR", help="directory for samples.csv, trace.log, ...")
     record.add_argument("--plot", metavar="FILE", help="also draw a chart to FILE.png or FILE.svg")
     record.add_argument("--sample-interval", metavar="DURATION", help="override the config's sample_interval")
     check = sub.add_parser("check", help="print what this machine allows (madvise flags, cgroups, Go, ...)")
     check.add_argument("--json", action="store_true", help="machine-readable output")
+    check.add_argument("--config", metavar="FILE", dest="sub_config",
+                       help="judge pressure by this config's pressure.cgroup_root (as the top-level --config)")
     _add_watch_commands(sub)
     return parser
 
