@@ -207,6 +207,14 @@ class MadviseLabApp(App[int]):
     def on_lab_changed(self, _: LabChanged) -> None:
         with self._notify_lock:
             self._notify_pending = False
+        if getattr(self.lab, "urgent", False):
+            # a release, marker, status change or a sample that moved > 1 MiB: show it now, not up to
+            # redraw_interval later; the steady trickle of samples stays throttled
+            if self._poll_timer is not None:
+                self._poll_timer.stop()
+                self._poll_timer = None
+            self._poll_now()
+            return
         self._schedule_poll()
 
     def _schedule_poll(self) -> None:

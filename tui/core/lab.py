@@ -21,6 +21,10 @@ MAX_QUEUE = 100_000  # if nobody polls for a long time, the oldest items go rath
 MAX_POLL_ITEMS = 20_000
 # Events after which the process's pages have moved: read smaps_rollup now, not at the next tick.
 INVALIDATING_EVENTS = frozenset({"alloc", "free", "gc", "scavenge", "mode", "reuse"})
+# A sample whose RSS or LazyFree moved by more than this is urgent: the front end should show it at once.
+URGENT_CHANGE_BYTES = MiB
+# Protocol messages that change a status or add a chart marker (not the periodic stats) are urgent too.
+URGENT_MESSAGES = frozenset({"hello", "event", "error"})
 TRACE_KINDS = frozenset({"gc", "scav", "lab", "error", "other"})
 # A squeezed v1 workload that grows again waits (its OOM killer is off): check this often and lift the limit.
 RELIEF_CHECK_S = 0.5
@@ -48,6 +52,8 @@ class Lab:
         self._queue: deque = deque(maxlen=MAX_QUEUE)
         self._queue_lock = threading.Lock()
         self._notified = False
+        self._urgent = False  # something queued should be shown now, not at the next throttled redraw
+        self._notified_urgent = False
         self.dropped_items = 0
         self._series = {w.name: Series(config.history_samples) for w in config.workloads}
         self._statuses = {w.name: WorkloadStatus(w.name, None, "starting", None, w.madvise) for w in config.workloads}
@@ -120,6 +126,14 @@ class Lab:
             return f"pressure unavailable: {self.pressure_reason}"
         return True
 
+    @property
+    def urgent(self) -> bool:
+        """True when the queue holds a release, marker, status change or a sample that moved > 1 MiB.
+
+        A front end that throttles its polls (the app: at most every redraw_interval) polls at once for these.
+        """
+        return self._urgent
+
     def sampler_stats(self):
         return self._sampler.stats()
 
@@ -175,14 +189,18 @@ class Lab:
 
     # --- threads -> queue ---
 
-    def _put(self, item: Any, wake: bool = True) -> None:
+    def _put(self, item: Any, wake: bool = True, urgent: bool = False) -> None:
         call = False
         with self._queue_lock:
             if len(self._queue) == self._queue.maxlen:
                 self.dropped_items += 1
             self._queue.append(item)
-            if wake and not self._notified:
+            if urgent:
+                self._urgent = True
+            # at most one wake-up between two polls, plus one more when the first was not urgent and this is
+            if wake and (not self._notified or (urgent and not self._notified_urgent)):
                 self._notified = call = True
+                self._notified_urgent = urgent
         if call and self._notify is not None:
             try:
                 self._notify()
@@ -197,10 +215,13 @@ class Lab:
             self._pid_names.pop(pid, None)
             self._last_kernel.pop(pid, None)
             return
-        changed = self._last_kernel.get(pid) != memory
+        last = self._last_kernel.get(pid)
+        changed = last != memory
+        urgent = last is None or (abs(memory.rss_bytes - last.rss_bytes) > URGENT_CHANGE_BYTES
+                                  or abs(memory.lazyfree_bytes - last.lazyfree_bytes) > URGENT_CHANGE_BYTES)
         self._last_kernel[pid] = memory
         # An unchanged sample still extends the series, but only a change wakes the front end.
-        self._put(("sample", name, pid, t_s, memory), wake=changed)
+        self._put(("sample", name, pid, t_s, memory), wake=changed, urgent=urgent)
 
     def _on_supervisor(self, message: Any) -> None:
         if isinstance(message, Spawned):
@@ -216,6 +237,8 @@ class Lab:
                 pid = self._sampled_pid.get(message.name)
                 if pid is not None:
                     self._sampler.invalidate(pid)
+            self._put(message, urgent=kind in URGENT_MESSAGES)
+            return
         elif isinstance(message, Exited):
             pid = self._sampled_pid.get(message.name)
             # After a restart the old process's exit can arrive late: only the current process unregisters.
@@ -223,7 +246,7 @@ class Lab:
                 self._sampler.remove(pid)
                 self._pid_names.pop(pid, None)
             self._cgroup_exited(message)
-        self._put(message)
+        self._put(message, urgent=isinstance(message, (Spawned, Exited)))
 
     def _watch(self, name: str, pid: int) -> None:
         old = self._sampled_pid.get(name)
@@ -242,6 +265,7 @@ class Lab:
             n_items = min(len(self._queue), MAX_POLL_ITEMS)
             items = [self._queue.popleft() for _ in range(n_items)]
             self._notified = bool(self._queue)
+            self._urgent = self._notified_urgent = False
         out = _Collect()
         for item in items:
             if isinstance(item, tuple):
@@ -497,7 +521,7 @@ class Lab:
                 result = fn()
             except Exception as error:  # noqa: BLE001 - shown as a lab: line, never raised
                 result = _Failed(str(error).splitlines()[0] if str(error) else type(error).__name__)
-            self._put(_Pressure(name, what, result, self.t_s()))
+            self._put(_Pressure(name, what, result, self.t_s()), urgent=True)
         if self._stopped:
             return
         self._pressure_pool.submit(run)
@@ -521,7 +545,7 @@ class Lab:
                     except Exception as error:  # noqa: BLE001 - shown as a lab: line, never raised
                         result = _Failed(f"pressure {name}: relief check failed: {error}")
                     if result is not None:
-                        self._put(_Pressure(name, "relieve", result, self.t_s()))
+                        self._put(_Pressure(name, "relieve", result, self.t_s()), urgent=True)
             finally:
                 self._relief_pending = False
         if self._stopped:
