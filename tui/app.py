@@ -364,7 +364,7 @@ class MadviseLabApp(App[int]):
 
     def _chart_from_timer(self) -> None:
         self._chart_timer = None
-        if not (self._compact or self.view_paused):
+        if not (self._compact or self.view_paused or self._stopped):
             self.draw_chart()
 
     def draw_chart(self) -> None:
@@ -374,7 +374,10 @@ class MadviseLabApp(App[int]):
         series = self.lab.series(name)
         self._chart_version = self._chart_signature(name, series)
         self._chart_drawn_s = self.clock()
-        chart = self.query_one(MemoryChart)
+        charts = self.query(MemoryChart)
+        if not charts:
+            return  # the screen is being torn down (a timer can fire during shutdown)
+        chart = charts.first()
         chart.border_title = f"chart: {name}"
         chart.draw(ChartView(
             workload=name,
