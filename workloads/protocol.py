@@ -30,14 +30,33 @@ class BadCommand(ValueError):
     """A stdin line that is not a valid command; the message says what was expected."""
 
 
+def _words(line: str) -> dict[str, Any]:
+    """A command typed by hand in a terminal: `gc`, `alloc 64MiB`, `set_madvise MADV_DONTNEED`."""
+    words = line.split()
+    obj: dict[str, Any] = {"cmd": words[0] if words else ""}
+    if len(words) > 1:
+        obj["bytes" if obj["cmd"] == "alloc" else "value"] = words[1]
+    return obj
+
+
 def decode(line: str) -> Command:
-    """Parse one stdin line into a Command; raises BadCommand naming what is wrong."""
+    """Parse one stdin line (a JSON object, or words typed by hand) into a Command; raises BadCommand."""
+    if not line.lstrip().startswith(("{", "[", '"')):
+        obj = _words(line)
+        if obj["cmd"] not in COMMANDS:
+            raise BadCommand(f"expected a JSON object with \"cmd\" or one of {', '.join(COMMANDS)}, "
+                             f"got {line.strip()[:80]!r}")
+        return _checked(obj)
     try:
         obj = json.loads(line)
     except (json.JSONDecodeError, RecursionError) as exc:
         raise BadCommand(f"not JSON ({exc.msg if hasattr(exc, 'msg') else exc}): {line[:80]!r}") from None
     if not isinstance(obj, dict):
         raise BadCommand(f"expected a JSON object with \"cmd\", got {line[:80]!r}")
+    return _checked(obj)
+
+
+def _checked(obj: dict[str, Any]) -> Command:
     cmd = obj.get("cmd")
     if cmd not in COMMANDS:
         raise BadCommand(f"\"cmd\" must be one of {', '.join(COMMANDS)}, got {cmd!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
@@ -15,6 +16,7 @@ from workloads import protocol, trace
 from workloads.gc import Pacer, collect
 from workloads.heap import Heap, Span
 from workloads.patterns import make_pattern
+from workloads.protocol import COMMANDS
 from workloads.scavenger import Plan, Scavenger, release
 
 GIB = 1 << 30
@@ -272,6 +274,23 @@ def _write_stdout(line: str) -> None:
     sys.stdout.flush()
 
 
+def _write_for_a_person(line: str) -> None:
+    """In a terminal (beside `top`), show what Go's GODEBUG=gctrace=1 would, not ten JSON lines a second."""
+    message = json.loads(line)
+    kind = message["type"]
+    if kind == "trace":
+        text = message["line"]
+    elif kind == "error":
+        text = f"lab: error: {message['message']}"
+    elif kind == "hello":
+        text = (f"lab: pid {message['pid']}, pattern {message['options']['pattern']}, {message['madvise']}; "
+                f"type {', '.join(COMMANDS)} (e.g. `set_madvise MADV_DONTNEED`, `alloc 64MiB`); "
+                "watch it with: grep -E 'Rss|LazyFree' /proc/PID/smaps_rollup")
+    else:
+        return
+    _write_stdout(text)
+
+
 PARENT_DEATH_SIGNAL = signal.SIGUSR1  # not SIGTERM: PDEATHSIG also fires when the spawning *thread* exits
 
 
@@ -299,7 +318,8 @@ def run(opts: dict[str, Any]) -> int:
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
         return 0
 
-    rt = Runtime(opts, _write_stdout, clock=lambda: time.monotonic() - t0)
+    write = _write_for_a_person if sys.stdout.isatty() else _write_stdout
+    rt = Runtime(opts, write, clock=lambda: time.monotonic() - t0)
     threading.Thread(target=_stdin_reader, args=(lines,), daemon=True, name="stdin").start()
     try:
         rt.hello()

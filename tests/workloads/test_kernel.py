@@ -144,6 +144,35 @@ def test_a_signal_while_the_command_queue_is_locked_does_not_deadlock():
         proc.kill()
 
 
+def test_in_a_terminal_it_prints_trace_lines_and_takes_typed_commands():
+    import pty
+
+    pid, master = pty.fork()
+    if pid == 0:
+        os.chdir(REPO)
+        os.execv(sys.executable, [sys.executable, "-m", "workloads", "--pattern", "steady", "--size", "8MiB",
+                                  "--arena-size", "8MiB"])
+    seen = b""
+    try:
+        deadline = time.monotonic() + 10
+        def read_until(text: bytes) -> bool:
+            nonlocal seen
+            while time.monotonic() < deadline and text not in seen:
+                try:
+                    seen += os.read(master, 4096)
+                except OSError:
+                    return False
+            return text in seen
+        assert read_until(b"lab: pid"), seen
+        os.write(master, b"gc\n")
+        assert read_until(b"(forced)"), seen  # a gctrace line for the typed command
+        assert b'"type"' not in seen, "JSON was written to a terminal"
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(master)
+
+
 def test_sigterm_exits_cleanly(spawn):
     w = spawn("--pattern", "steady", "--size", "1MiB")
     w.wait_for(lambda m: m["type"] == "stats")

@@ -158,7 +158,7 @@ def test_refused_madvise_on_a_shared_mapping_is_an_error_and_the_runtime_goes_on
 
 
 # ---- protocol and CLI --------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("junk", ["", "x", "[]", "1", '{"cmd":1}', '{"cmd":"nope"}', '{"cmd":"set_madvise"}',
+@pytest.mark.parametrize("junk", ["", "x", "gcc", "alloc", "alloc lots", "set_madvise", "set_madvise FREE", "[]", "1", '{"cmd":1}', '{"cmd":"nope"}', '{"cmd":"set_madvise"}',
                                   '{"cmd":"set_madvise","value":"MADV_BOGUS"}', '{"cmd":"alloc"}',
                                   '{"cmd":"alloc","bytes":-5}', '{"cmd":"alloc","bytes":[1]}', "[" * 100000])
 def test_junk_commands_are_rejected_with_a_reason(junk):
@@ -170,6 +170,12 @@ def test_commands_decode():
     assert decode('{"cmd":"alloc","bytes":"64MiB"}').args == {"bytes": 64 * MIB}
     assert decode('{"cmd":"set_madvise","value":"advice:99"}').args == {"value": "advice:99"}
     assert decode('{"cmd":"gc"}').cmd == "gc"
+
+
+def test_commands_typed_by_hand_decode_like_json():
+    assert decode("gc\n") == decode('{"cmd":"gc"}')
+    assert decode("alloc 64MiB") == decode('{"cmd":"alloc","bytes":"64MiB"}')
+    assert decode("  set_madvise MADV_DONTNEED ") == decode('{"cmd":"set_madvise","value":"MADV_DONTNEED"}')
 
 
 def test_cli_parses_sizes_durations_and_rejects_bad_values():
