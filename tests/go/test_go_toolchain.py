@@ -60,3 +60,32 @@ def test_go_command_sets_godebug_and_flags(go_binary):
 def test_go_command_rejects_modes_the_runtime_has_not(go_binary):
     with pytest.raises(ValueError, match="MADV_FREE or MADV_DONTNEED"):
         golang.go_command({"madvise": "MADV_COLD"})
+
+
+def test_without_a_toolchain_the_go_panel_says_how_and_the_python_workload_runs(monkeypatch):
+    import time
+
+    from tui.core.config import parse_config
+    from tui.core.lab import Lab
+
+    monkeypatch.setenv(golang.GO_ENV_VAR, "/nonexistent/go")
+    config = parse_config(
+        "pressure: {cgroup_root: /proc}\n"
+        "workloads:\n"
+        "  - {name: real-go, kind: go, pattern: steady, size: 8MiB}\n"
+        "  - {name: py, pattern: steady, size: 8MiB, arena_size: 8MiB}\n",
+        "go.yaml", mem_available_bytes=1 << 34)
+    lab = Lab(config)
+    lab.start()
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            lab.poll()
+            go, py = lab.status("real-go"), lab.status("py")
+            if go.state == "exited" and py.state == "running" and lab.series("py").latest is not None:
+                break
+            time.sleep(0.05)
+        assert go.state == "exited" and "pip install 'madvise-lab[go]'" in (go.last_error or ""), go
+        assert py.state == "running" and lab.series("py").latest.kernel.rss_bytes > 8 << 20
+    finally:
+        lab.stop()
