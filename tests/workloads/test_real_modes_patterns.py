@@ -92,14 +92,20 @@ def test_churn_keeps_heap_near_live_and_reuses_lazily_freed_pages(spawn):
     gcs = [w.event("gc", timeout_s=5.0) for _ in range(7)]
     steady = [g for g in gcs if g["heap_before"] > live]  # past the initial fill (goals 4, 8, 16 MiB)
     assert len(steady) >= 3
-    # Each cycle leaves the live objects, plus at most the batch being swapped in (6.4 MiB per 0.1 s)
-    assert all(live <= g["heap_after"] <= live + 7 * MIB for g in steady), steady
+    # Each cycle leaves the live objects plus at most the batch being swapped in (6.4 MiB per 0.1 s tick, more
+    # when a late tick catches up): bound it by the batch the workload really allocated just before the cycle.
+    def batch_before(gc: dict) -> int:
+        allocs = [m for m in w.seen if m["type"] == "event" and m["event"] == "alloc" and m["t"] <= gc["t"]]
+        return allocs[-1]["bytes"] if allocs else 0
+    assert all(live <= g["heap_after"] <= live + max(batch_before(g), 7 * MIB) for g in steady), steady
     reuse = w.event("reuse", timeout_s=5.0)
     assert reuse["released_with"] == "MADV_FREE" and reuse["bytes"] > 0
     stats = [m for m in w.seen if m["type"] == "stats"]
     later = stats[len(stats) // 2:]
     assert min(s["heap_inuse"] for s in later) >= live
-    assert all(s["heap_inuse"] <= s["heap_goal"] <= 2 * (live + 7 * MIB) for s in later)  # GOGC=100 holds it
+    largest_batch = max(m["bytes"] for m in w.seen if m["type"] == "event" and m["event"] == "alloc")
+    assert all(s["heap_inuse"] <= s["heap_goal"] <= 2 * (live + max(largest_batch, 7 * MIB))
+               for s in later)  # GOGC=100 holds it
     assert max(s["heap_sys"] for s in stats) <= 64 * MIB  # reuse, not growth: one arena serves it all
     allocated = sum(m["bytes"] for m in w.seen if m["type"] == "event" and m["event"] == "alloc")
     assert allocated >= 3 * live  # it kept allocating all along
