@@ -153,3 +153,38 @@ def test_gone_pid_reported_not_raised(child):
         assert sampler.add(pid) is False
     finally:
         sampler.stop()
+
+
+def test_periodic_rollup_skipped_while_the_process_does_not_run(child):
+    """A process that did not run cannot have released or re-touched pages: no periodic rollup for it."""
+    child.do("touch")
+    collect = Collect()
+    sampler = Sampler(0.01, collect, rollup_max_age_s=0.0)  # every tick is due for the periodic read
+    sampler.add(child.proc.pid)
+    try:
+        for _ in range(20):  # the child is blocked on stdin: no CPU time between these ticks
+            sampler.tick()
+        stats = sampler.stats()
+        assert stats.rollup_reads <= 3, stats
+        assert stats.rollups_skipped_idle >= 17, stats
+        assert collect.items[-1][2].lazyfree_bytes == 0
+        child.do("free")  # RSS stays the same; only the child's CPU time says it ran
+        sampler.tick()  # no invalidate: the periodic read alone must see the release
+        assert collect.items[-1][2].lazyfree_bytes >= 120 * MiB
+        assert sampler.stats().rollup_reads == stats.rollup_reads + 1
+    finally:
+        sampler.stop()
+
+
+def test_periodic_rollup_every_time_without_the_idle_rule(child):
+    child.do("touch")
+    collect = Collect()
+    sampler = Sampler(0.01, collect, rollup_max_age_s=0.0, skip_idle=False)
+    sampler.add(child.proc.pid)
+    try:
+        for _ in range(10):
+            sampler.tick()
+        assert sampler.stats().rollup_reads == 10
+        assert sampler.stats().rollups_skipped_idle == 0
+    finally:
+        sampler.stop()

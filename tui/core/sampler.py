@@ -15,6 +15,8 @@ PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 # smaps_rollup is a page walk (~3-8 ms per resident GiB); statm is a counter read (~1 us). Reading the
 # rollup only when statm moved, when told a release happened, or at least this often keeps LazyFree
 # fresh (MADV_FREE does not change RSS, so statm alone cannot see it) at a fraction of the cost.
+# The once-a-second read is skipped while the process has not run at all: only the process itself can
+# MADV_FREE or re-touch its pages, and what the kernel does on its own (reclaim, swap-out) moves RSS.
 ROLLUP_MAX_AGE_S = 1.0
 _ROLLUP_FIELDS = re.compile(rb"^(Rss|Anonymous|LazyFree|Swap):\s+(\d+) kB", re.M)
 
@@ -36,6 +38,19 @@ def parse_statm_rss_pages(text: bytes) -> int | None:
     return int(parts[1]) if len(parts) > 1 else None
 
 
+def process_cpu_clock(pid: int) -> int:
+    """The clock id of a process's CPU time, all threads, in ns (what clock_getcpuclockid(3) returns)."""
+    return ((~pid) << 3) | 2  # CPUCLOCK_SCHED for the whole thread group; no permission needed to read it
+
+
+def read_cpu_ns(clock_id: int) -> int | None:
+    """The process's CPU time in ns, or None when it cannot be read (the process is gone)."""
+    try:
+        return time.clock_gettime_ns(clock_id)
+    except OSError:
+        return None
+
+
 def read_smaps_rollup(pid: int) -> KernelMemory | None:
     """A one-off read (tests, tools); the sampler keeps its files open instead."""
     try:
@@ -48,7 +63,8 @@ def read_smaps_rollup(pid: int) -> KernelMemory | None:
 class _Watched:
     """One pid's kept file descriptors and last figures."""
 
-    __slots__ = ("pid", "statm_fd", "rollup_fd", "rss_pages", "memory", "rollup_at", "stale")
+    __slots__ = ("pid", "statm_fd", "rollup_fd", "cpu_clock", "rss_pages", "memory", "rollup_at", "rollup_cpu_ns",
+                 "stale")
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
@@ -58,9 +74,11 @@ class _Watched:
         except OSError:
             os.close(self.statm_fd)
             raise
+        self.cpu_clock = process_cpu_clock(pid)
         self.rss_pages: int | None = None
         self.memory: KernelMemory | None = None
         self.rollup_at = 0.0
+        self.rollup_cpu_ns: int | None = None  # the process's CPU time just before the last rollup
         self.stale = True
 
     def close(self) -> None:
@@ -78,6 +96,7 @@ class SamplerStats:
     ticks: int
     statm_reads: int
     rollup_reads: int
+    rollups_skipped_idle: int
     statm_s: float
     rollup_s: float
     samples: int
@@ -87,19 +106,21 @@ class Sampler:
     """Samples registered pids every `interval_s` on its own thread; `invalidate(pid)` forces a fresh rollup now."""
 
     def __init__(self, interval_s: float, callback: SampleCallback, *, t0: float | None = None,
-                 rollup_max_age_s: float = ROLLUP_MAX_AGE_S, clock: Callable[[], float] = time.monotonic) -> None:
+                 rollup_max_age_s: float = ROLLUP_MAX_AGE_S, skip_idle: bool = True,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.interval_s = interval_s
         self._callback = callback
         self._clock = clock
         self._t0 = clock() if t0 is None else t0
         self._rollup_max_age_s = rollup_max_age_s
+        self._skip_idle = skip_idle  # False: the periodic rollup even for a process that did not run (benchmarks)
         self._lock = threading.Lock()
         self._watched: dict[int, _Watched] = {}
         self._urgent: set[int] = set()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._ticks = self._statm_reads = self._rollup_reads = self._samples = 0
+        self._ticks = self._statm_reads = self._rollup_reads = self._samples = self._rollups_skipped = 0
         self._statm_s = self._rollup_s = 0.0
 
     # --- called from any thread ---
@@ -139,8 +160,8 @@ class Sampler:
             return tuple(self._watched)
 
     def stats(self) -> SamplerStats:
-        return SamplerStats(self._ticks, self._statm_reads, self._rollup_reads, self._statm_s, self._rollup_s,
-                            self._samples)
+        return SamplerStats(self._ticks, self._statm_reads, self._rollup_reads, self._rollups_skipped,
+                            self._statm_s, self._rollup_s, self._samples)
 
     def start(self) -> None:
         if self._thread is None:
@@ -207,11 +228,22 @@ class Sampler:
             self._statm_reads += 1
             self._statm_s += time.perf_counter() - started
         now = self._clock()
-        if (watched.stale or rss_pages != watched.rss_pages or not rss_pages
-                or now - watched.rollup_at >= self._rollup_max_age_s):
+        due = watched.stale or rss_pages != watched.rss_pages or not rss_pages
+        cpu_ns = None
+        if not due and now - watched.rollup_at >= self._rollup_max_age_s:
+            cpu_ns = read_cpu_ns(watched.cpu_clock) if self._skip_idle else None
+            if cpu_ns is not None and cpu_ns == watched.rollup_cpu_ns:
+                # it has not run since the last rollup: nothing but RSS (statm) can have moved
+                watched.rollup_at = now
+                self._rollups_skipped += 1
+            else:
+                due = True
+        if due:
             watched.stale = False
             watched.rss_pages = rss_pages
             watched.rollup_at = now
+            # read before the rollup, so anything the process does during or after the read counts as running
+            watched.rollup_cpu_ns = cpu_ns if cpu_ns is not None else read_cpu_ns(watched.cpu_clock)
             started = time.perf_counter()
             try:
                 watched.memory = parse_smaps_rollup(os.pread(watched.rollup_fd, 4096, 0))
