@@ -270,11 +270,23 @@ class MadviseLabApp(App[int]):
         panel = self.query_one(f"#panel-{name}", WorkloadPanel)
         series = self.lab.series(name)
         status = self._status(name)
-        key = (series.version, status, panel.size.width)
+        key = (id(series), self._visible_state(series), status, panel.size.width)
         if self._shown_versions.get(name) == key:
             return
         self._shown_versions[name] = key
         panel.show(self.panel_view(name, series, status, panel.spark_cells))
+
+    @staticmethod
+    def _visible_state(series: Any) -> object:
+        """What a panel can show differently: the newest sparkline cell's bucket and the latest sample's figures.
+
+        A sample that repeats the last figures inside the same cell changes nothing on screen (every older cell is
+        fixed), so the panel is not rebuilt for it: steady memory rebuilds a panel once per cell, not per sample.
+        """
+        latest = series.latest
+        if latest is None:
+            return None
+        return (int(latest.t_s // SPARK_CELL_S), latest.kernel, latest.heap, latest.madvise)
 
     def panel_view(self, name: str, series: Any, status: WorkloadStatus, cells: int) -> PanelView:
         cells = max(1, cells)
