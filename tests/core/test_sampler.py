@@ -188,3 +188,22 @@ def test_periodic_rollup_every_time_without_the_idle_rule(child):
         assert sampler.stats().rollups_skipped_idle == 0
     finally:
         sampler.stop()
+
+
+def test_a_pid_can_have_its_own_rollup_age(child):
+    """A workload that announces its releases gets a rarer safety read; an invalidate still reads at once."""
+    child.do("touch")
+    collect = Collect()
+    sampler = Sampler(0.01, collect, rollup_max_age_s=0.0, skip_idle=False)
+    sampler.add(child.proc.pid, rollup_max_age_s=60.0)
+    try:
+        for _ in range(10):
+            sampler.tick()
+        assert sampler.stats().rollup_reads == 1  # only the first read
+        child.do("free")
+        sampler.invalidate(child.proc.pid)
+        sampler.tick()
+        assert sampler.stats().rollup_reads == 2
+        assert collect.items[-1][2].lazyfree_bytes >= 120 * MiB
+    finally:
+        sampler.stop()

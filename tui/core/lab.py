@@ -21,6 +21,9 @@ MAX_QUEUE = 100_000  # if nobody polls for a long time, the oldest items go rath
 MAX_POLL_ITEMS = 20_000
 # Events after which the process's pages have moved: read smaps_rollup now, not at the next tick.
 INVALIDATING_EVENTS = frozenset({"alloc", "free", "gc", "scavenge", "mode", "reuse"})
+# Our Python workloads announce every release and re-touch (the events above invalidate the rollup at once), so
+# their safety rollup (~4 ms per resident 512 MiB) can be rarer than the sampler's 1 s. Go's runtime does not.
+ANNOUNCED_ROLLUP_MAX_AGE_S = 5.0
 # A sample whose RSS or LazyFree moved by more than this is urgent: the front end should show it at once.
 URGENT_CHANGE_BYTES = MiB
 # Protocol messages that change a status or add a chart marker (not the periodic stats) are urgent too.
@@ -63,6 +66,7 @@ class Lab:
         self._sampled_pid: dict[str, int] = {}
         self._proc_pid: dict[str, int] = {}
         self._last_kernel: dict[int, KernelMemory] = {}
+        self._last_stats: dict[str, dict] = {}  # per workload, written only by its stdout reader thread
         self.timeline = Timeline(config.timeline)
         self._deferred: list[tuple[TimelineStep, str]] = []
         self._on_message = on_message
@@ -237,7 +241,13 @@ class Lab:
                 pid = self._sampled_pid.get(message.name)
                 if pid is not None:
                     self._sampler.invalidate(pid)
-            self._put(message, urgent=kind in URGENT_MESSAGES)
+            wake = True
+            if kind == "stats":
+                # a workload repeats unchanged stats every second: queued, but only a change wakes the front end
+                figures = {key: value for key, value in data.items() if key != "t"}
+                wake = figures != self._last_stats.get(message.name)
+                self._last_stats[message.name] = figures
+            self._put(message, wake=wake, urgent=kind in URGENT_MESSAGES)
             return
         elif isinstance(message, Exited):
             pid = self._sampled_pid.get(message.name)
@@ -255,7 +265,8 @@ class Lab:
             self._pid_names.pop(old, None)
         self._sampled_pid[name] = pid
         self._pid_names[pid] = name
-        self._sampler.add(pid)
+        announced = self._supervisor.config(name).kind == "python"
+        self._sampler.add(pid, ANNOUNCED_ROLLUP_MAX_AGE_S if announced else None)
 
     # --- the caller's thread ---
 

@@ -64,10 +64,11 @@ class _Watched:
     """One pid's kept file descriptors and last figures."""
 
     __slots__ = ("pid", "statm_fd", "rollup_fd", "cpu_clock", "rss_pages", "memory", "rollup_at", "rollup_cpu_ns",
-                 "stale")
+                 "stale", "max_age_s")
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, max_age_s: float | None = None) -> None:
         self.pid = pid
+        self.max_age_s = max_age_s  # None: the sampler's own rollup_max_age_s
         self.statm_fd = os.open(f"/proc/{pid}/statm", os.O_RDONLY)
         try:
             self.rollup_fd = os.open(f"/proc/{pid}/smaps_rollup", os.O_RDONLY)
@@ -125,13 +126,17 @@ class Sampler:
 
     # --- called from any thread ---
 
-    def add(self, pid: int) -> bool:
-        """Start sampling `pid`; False when it is already gone."""
+    def add(self, pid: int, rollup_max_age_s: float | None = None) -> bool:
+        """Start sampling `pid`; False when it is already gone.
+
+        `rollup_max_age_s` overrides the periodic rollup's age for this pid: a workload that announces each
+        release (and the Lab invalidates on it) needs the safety read less often.
+        """
         with self._lock:
             if pid in self._watched:
                 return True
             try:
-                self._watched[pid] = _Watched(pid)
+                self._watched[pid] = _Watched(pid, rollup_max_age_s)
             except OSError:
                 return False
         self.invalidate(pid)
@@ -230,7 +235,8 @@ class Sampler:
         now = self._clock()
         due = watched.stale or rss_pages != watched.rss_pages or not rss_pages
         cpu_ns = None
-        if not due and now - watched.rollup_at >= self._rollup_max_age_s:
+        max_age_s = self._rollup_max_age_s if watched.max_age_s is None else watched.max_age_s
+        if not due and now - watched.rollup_at >= max_age_s:
             cpu_ns = read_cpu_ns(watched.cpu_clock) if self._skip_idle else None
             if cpu_ns is not None and cpu_ns == watched.rollup_cpu_ns:
                 # it has not run since the last rollup: nothing but RSS (statm) can have moved
