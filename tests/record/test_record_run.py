@@ -51,7 +51,7 @@ def recorded(tmp_path_factory):
     config_path = base / "config.yaml"
     config_path.write_text(CONFIG)
     recorder = Recorder(load_config(str(config_path)), base / "out", duration_s=6.0)
-    proc_reads: list[tuple[float, str, int]] = []
+    proc_reads: list[tuple[float, float, str, int]] = []
     done = threading.Event()
 
     def read_proc() -> None:
@@ -60,9 +60,11 @@ def recorded(tmp_path_factory):
             if lab is not None:
                 for name in ("free", "dontneed"):
                     pid = lab.status(name).pid
+                    # The read's own start and end: under load this thread can be preempted in between.
+                    started_s = lab.t_s()
                     memory = read_smaps_rollup(pid) if pid else None
                     if memory is not None:
-                        proc_reads.append((lab.t_s(), name, memory.rss_bytes))
+                        proc_reads.append((started_s, lab.t_s(), name, memory.rss_bytes))
             time.sleep(0.037)
 
     reader = threading.Thread(target=read_proc, daemon=True)
@@ -104,17 +106,17 @@ def test_recorded_rss_matches_proc_within_2_percent(recorded):
     for row in rows[1:]:
         by_name.setdefault(row[1], []).append((float(row[0]), int(row[4])))
     compared = 0
-    for t_s, name, proc_rss in proc_reads:
+    for started_s, ended_s, name, proc_rss in proc_reads:
         series = by_name[name]
-        before = [s for s in series if s[0] <= t_s]
-        after = [s for s in series if s[0] >= t_s]
+        before = [s for s in series if s[0] <= started_s]
+        after = [s for s in series if s[0] >= ended_s]
         if not before or not after:
             continue
         low, high = before[-1][1], after[0][1]
         # Only where memory held still between the two recorded samples around the /proc read.
         if abs(high - low) > 0.005 * max(low, high) or after[0][0] - before[-1][0] > 0.3:
             continue
-        assert abs(low - proc_rss) <= 0.02 * proc_rss, (name, t_s, low, proc_rss)
+        assert abs(low - proc_rss) <= 0.02 * proc_rss, (name, started_s, ended_s, low, proc_rss)
         compared += 1
     assert compared >= 20
 
