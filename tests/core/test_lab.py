@@ -11,9 +11,8 @@ import time
 import pytest
 
 from tui.core import supervisor as supervisor_module
-from tui.core.config import parse_config
-from tui.core.lab import Lab
 from kernel_truth import read_smaps_rollup
+from lab_runner import Run, make_lab
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -42,39 +41,6 @@ workloads:
   - {name: steady, pattern: steady, size: 32MiB, arena_size: 16MiB}
   - {name: other, pattern: steady, size: 16MiB, arena_size: 16MiB}
 """
-
-
-def make_lab(text: str, **kwargs) -> Lab:
-    return Lab(parse_config(text, "test.yaml", mem_available_bytes=16 * GiB), **kwargs)
-
-
-class Run:
-    """Polls a lab the way a front end does and keeps everything it saw."""
-
-    def __init__(self, lab: Lab) -> None:
-        self.lab = lab
-        self.samples, self.lines, self.markers, self.statuses = [], [], [], []
-
-    def poll(self):
-        update = self.lab.poll()
-        self.samples += update.samples
-        self.lines += update.trace_lines
-        self.markers += update.markers
-        self.statuses += update.statuses
-        return update
-
-    def until(self, predicate, timeout_s: float = 20.0, what: str = "") -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            self.poll()
-            if predicate():
-                return
-            time.sleep(0.02)
-        tail = "\n".join(f"{l.t_s:.2f} {l.workload} {l.line}" for l in self.lines[-15:])
-        raise AssertionError(f"timed out waiting for {what}; last lines:\n{tail}")
-
-    def latest(self, name: str):
-        return self.lab.series(name).latest
 
 
 def alive(pid: int) -> bool:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from pressure_support import GiB, MiB, Run, cgroup_root, make_lab, ours
+from lab_runner import Run, make_lab
+from pressure_support import GiB, MiB, cgroup_root, ours
 from tui.app import MadviseLabApp, create_app
 from tui.core.config import parse_config
 from tui.widgets.help import HelpScreen

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
 
 from kernel_truth import read_smaps_rollup
-from pressure_support import MiB, Run, cgroup_root, make_lab, ours
+from lab_runner import Run, make_lab
+from pressure_support import MiB, cgroup_root, ours
 
 pytestmark = pytest.mark.slow
 
