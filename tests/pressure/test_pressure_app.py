@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import os
-import pty
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from app_support import live_app, reap, start_dashboard, sync, trace_text, wait_for, wait_until
 from lab_runner import Run, make_lab
-from pressure_support import GiB, MiB, cgroup_root, ours
-from tui.app import MadviseLabApp, create_app
-from tui.core.config import parse_config
+from pressure_support import MiB, cgroup_root, ours
+from tui.app import MadviseLabApp
 from tui.widgets.help import HelpScreen
 from tui.widgets.panel import WorkloadPanel
-from tui.widgets.trace import TracePane
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -44,30 +39,6 @@ workloads:
   - {name: one, pattern: steady, size: 16MiB, arena_size: 16MiB}
   - {name: two, pattern: steady, size: 16MiB, arena_size: 16MiB, madvise: MADV_DONTNEED}
 """
-
-
-def sync(coroutine_function):
-    @functools.wraps(coroutine_function)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(coroutine_function(*args, **kwargs))
-    return wrapper
-
-
-def live_app(text: str) -> MadviseLabApp:
-    return create_app(parse_config(text, "test.yaml", mem_available_bytes=16 * GiB))
-
-
-async def wait_for(pilot, predicate, what: str, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def trace_text(app: MadviseLabApp) -> list[str]:
-    return [strip.text for strip in app.query_one(TracePane).lines]
 
 
 def shown(app: MadviseLabApp, name: str, figure: str):
@@ -200,42 +171,6 @@ def test_a_read_only_cgroup_root_leaves_the_lab_working_without_pressure(tmp_pat
 
 
 # --- the dashboard process in a pty ---------------------------------------------------------------
-
-def start_dashboard(config: Path) -> tuple[int, int]:
-    pid, master = pty.fork()
-    if pid == 0:
-        os.chdir(REPO)
-        os.environ.update({"TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"})
-        os.execv(sys.executable, [sys.executable, "-m", "tui", "--config", str(config)])
-
-    def drain() -> None:  # keep reading so the app never blocks on a full pty buffer
-        while True:
-            try:
-                if not os.read(master, 65536):
-                    return
-            except OSError:
-                return
-    threading.Thread(target=drain, daemon=True).start()
-    return pid, master
-
-
-def wait_until(predicate, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
-
-
-def reap(pid: int, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if os.waitpid(pid, os.WNOHANG)[0]:
-            return True
-        time.sleep(0.05)
-    return False
-
 
 def charged(root: str, name: str) -> bool:
     try:

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 
-from tui.app import MadviseLabApp, create_app
-from tui.core.config import parse_config
+from app_support import live_app, sync, trace_text, wait_for
+from tui.app import MadviseLabApp
 from kernel_truth import read_smaps_rollup
 from tui.widgets.help import HelpScreen
 from tui.widgets.panel import WorkloadPanel
-from tui.widgets.trace import TracePane
 
 MiB = 1 << 20
-GiB = 1 << 30
 TIMEOUT_S = 20.0
 
 STEADY = """\
@@ -43,30 +40,6 @@ workloads:
   - {name: free, madvise: MADV_FREE}
   - {name: dontneed, madvise: MADV_DONTNEED}
 """
-
-
-def sync(coroutine_function):
-    @functools.wraps(coroutine_function)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(coroutine_function(*args, **kwargs))
-    return wrapper
-
-
-def live_app(text: str) -> MadviseLabApp:
-    return create_app(parse_config(text, "test.yaml", mem_available_bytes=16 * GiB))
-
-
-async def wait_for(pilot, predicate, what: str, timeout_s: float = TIMEOUT_S) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def trace_text(app: MadviseLabApp) -> list[str]:
-    return [strip.text for strip in app.query_one(TracePane).lines]
 
 
 def panel(app: MadviseLabApp, name: str) -> WorkloadPanel:

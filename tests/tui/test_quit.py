@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-import pty
 import signal
-import sys
-import threading
 import time
-from pathlib import Path
 
 import pytest
+
+from app_support import reap, start_dashboard, wait_until
 
 CONFIG = """\
 sample_interval: 100ms
@@ -19,7 +17,6 @@ workloads:
   - {name: one, pattern: steady, size: 16MiB, arena_size: 16MiB}
   - {name: two, pattern: steady, size: 16MiB, arena_size: 16MiB, madvise: MADV_DONTNEED}
 """
-REPO = Path(__file__).resolve().parents[2]
 
 
 def children(pid: int) -> set[int]:
@@ -53,48 +50,11 @@ def workload_pids(pid: int) -> set[int]:
     return pids
 
 
-def start_dashboard(tmp_path: Path) -> tuple[int, int]:
-    config = tmp_path / "config.yaml"
-    config.write_text(CONFIG)
-    pid, master = pty.fork()
-    if pid == 0:  # the child: a session leader with the pty as its controlling terminal
-        os.chdir(REPO)
-        os.environ.update({"TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"})
-        os.execv(sys.executable, [sys.executable, "-m", "tui", "--config", str(config)])
-    # keep reading so the app never blocks on a full pty buffer
-    def drain() -> None:
-        while True:
-            try:
-                if not os.read(master, 65536):
-                    return
-            except OSError:
-                return
-    threading.Thread(target=drain, daemon=True).start()
-    return pid, master
-
-
-def wait_until(predicate, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
-
-
-def reap(pid: int, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        done, _status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return True
-        time.sleep(0.05)
-    return False
-
-
 @pytest.mark.parametrize("how", ["q", "ctrl+c", "SIGTERM", "SIGHUP", "SIGKILL"])
 def test_no_workload_survives(tmp_path, how):
-    pid, master = start_dashboard(tmp_path)
+    config = tmp_path / "config.yaml"
+    config.write_text(CONFIG)
+    pid, master = start_dashboard(config)
     closed = False
     try:
         assert wait_until(lambda: len(workload_pids(pid)) == 2, 20), "the dashboard never started two workloads"
