@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -25,18 +24,6 @@ SYSTEM_INFO = SystemInfo(kernel_release="6.18.0-lab", page_size=4096, thp_mode="
                          swap_total_bytes=0, mem_available_bytes=22 * 1024 * MiB)
 pytestmark = pytest.mark.slow
 
-CHILD = textwrap.dedent("""
-    import mmap, sys
-    size = 96 << 20
-    m = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-    page = b"x" * mmap.PAGESIZE
-    for off in range(0, size, mmap.PAGESIZE):
-        m[off:off + mmap.PAGESIZE] = page
-    m.madvise(mmap.MADV_FREE, 0, 64 << 20)
-    print("released", flush=True)
-    sys.stdin.readline()
-""")
-
 SEED_TRACE = (
     "gc 2 @21.385s 0%: 0.004+5696+0.013 ms clock, 0.009+1.2/1.2/5693+0.027 ms cpu, 1024->1024->1024 MB, 1025 MB goal, 2 P\n"
     "GC forced\n"
@@ -44,16 +31,6 @@ SEED_TRACE = (
     "scvg2: 1024 MB released\n"
     "scvg2: inuse: 0, idle: 1087, sys: 1087, released: 1087, consumed: 0 (MB)\n"
 )
-
-
-@pytest.fixture
-def child():
-    proc = subprocess.Popen([sys.executable, "-c", CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "released"
-    yield proc
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait()
 
 
 def test_panel_shows_proc_figures_and_exit(child):

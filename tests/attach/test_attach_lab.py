@@ -18,20 +18,6 @@ from kernel_truth import read_smaps_rollup
 MiB = 1 << 20
 pytestmark = pytest.mark.slow
 
-# A process that is not ours in any sense the lab uses: it allocates 128 MiB of private anonymous memory,
-# touches it, releases 96 MiB with MADV_FREE, says "released" and waits.
-CHILD = textwrap.dedent("""
-    import mmap, sys
-    size = 128 << 20
-    m = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-    page = b"x" * mmap.PAGESIZE
-    for off in range(0, size, mmap.PAGESIZE):
-        m[off:off + mmap.PAGESIZE] = page
-    m.madvise(mmap.MADV_FREE, 0, 96 << 20)
-    print("released", flush=True)
-    sys.stdin.readline()
-""")
-
 # Recorded Go 1.12 lines from the seed post (GODEBUG=gctrace=1), in the order the post shows them.
 SEED_TRACE = [
     "gc 1 @0.003s 0%: 0.003+511+0.012 ms clock, 0.006+0/0.5/510+0.024 ms cpu, 512->512->512 MB, 513 MB goal, 2 P",
@@ -42,16 +28,6 @@ SEED_TRACE = [
     "scvg2: 1024 MB released",
     "scvg2: inuse: 0, idle: 1087, sys: 1087, released: 1087, consumed: 0 (MB)",
 ]
-
-
-@pytest.fixture
-def child():
-    proc = subprocess.Popen([sys.executable, "-c", CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "released"
-    yield proc
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait()
 
 
 def poll_until(lab, predicate, timeout_s: float = 5.0):
