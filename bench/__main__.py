@@ -27,7 +27,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def machine() -> dict[str, object]:
-    from tui.core.system import read_system_info
+    from tui.core.kernel.system import read_system_info
 
     info = read_system_info()
     meminfo_total = 0

@@ -37,8 +37,8 @@ workloads:
 async def _measure(config_path: str) -> dict[str, list[float]]:
     from tui.app import MadviseLabApp
     from tui.core.config import load_config
-    from tui.core.lab import Lab
-    from tui.core.system import read_system_info
+    from tui.core.sources.live import Lab
+    from tui.core.kernel.system import read_system_info
 
     offsets: dict[str, float] = {}
     releases: dict[str, list[float]] = {"free": [], "dontneed": []}

@@ -7,7 +7,7 @@ import threading
 import time
 
 from bench.common import GiB, MemChild, Result, median
-from tui.core.sampler import Sampler
+from tui.core.kernel.sampler import Sampler
 
 RUN_S = 10.0
 INTERVAL_S = 0.1

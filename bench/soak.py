@@ -66,7 +66,7 @@ class SoakLab:
 
 async def _soak() -> list[tuple[float, int]]:
     from tui.app import MadviseLabApp
-    from tui.core.system import read_system_info
+    from tui.core.kernel.system import read_system_info
 
     lab = SoakLab()
     app = MadviseLabApp(lab, read_system_info(), chart_interval_s=0.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from tui.core.config import parse_config
-from tui.core.lab import Lab
+from tui.core.sources.live import Lab
 
 GiB = 1 << 30
 

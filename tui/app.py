@@ -19,7 +19,7 @@ from textual.timer import Timer
 from textual.widgets import Footer
 
 from tui.core.model import LabUpdate, TraceLine, WorkloadStatus
-from tui.core.system import SystemInfo, read_mem_available_bytes
+from tui.core.kernel.system import SystemInfo, read_mem_available_bytes
 from tui.messages import LabChanged
 from tui.widgets.chart import ChartView, MemoryChart
 from tui.widgets.format import MiB
@@ -575,8 +575,8 @@ class MadviseLabApp(App[int]):
 def create_app(config: Any, system_info: SystemInfo | None = None, lab_factory: Callable[..., Any] | None = None,
                **overrides: Any) -> MadviseLabApp:
     """A dashboard over a new Lab for `config`, its notifications wired to the app (run_dashboard, tests)."""
-    from tui.core.lab import Lab
-    from tui.core.system import read_system_info
+    from tui.core.sources.live import Lab
+    from tui.core.kernel.system import read_system_info
 
     app_ref: list[MadviseLabApp] = []
 

@@ -86,11 +86,11 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_dashboard(args)
         if command == "record":
-            from tui.core.recorder import record_main
+            from tui.core.record.recorder import record_main
 
             return record_main(args)
         if command == "check":
-            from tui.core.check import check_main
+            from tui.core.kernel.check import check_main
 
             return check_main(args)
         if command in ("attach", "replay"):

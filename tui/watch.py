@@ -120,7 +120,7 @@ def _served() -> bool:
 
 def trace_sources(traces: list[str] | None) -> list[str | int | None]:
     """`--trace` values → file paths, or the stdin pipe's fd for `-` (the terminal goes back on fd 0)."""
-    from tui.core.tail import detach_stdin_from_terminal
+    from tui.core.sources.tail import detach_stdin_from_terminal
 
     sources: list[str | int | None] = []
     for value in traces or ():
@@ -143,8 +143,8 @@ def trace_sources(traces: list[str] | None) -> list[str | int | None]:
 
 def run_attach(args: Any) -> int:
     """`madvise-lab attach PID... [--trace FILE|-] [--name NAME]`: watch processes we did not start."""
-    from tui.core.attach import AttachLab, resolve_targets
-    from tui.core.system import read_system_info
+    from tui.core.sources.attach import AttachLab, resolve_targets
+    from tui.core.kernel.system import read_system_info
 
     resolve_targets(args.pids, args.name)  # a bad pid is one line before the terminal is touched
     app_ref: list[MadviseLabApp] = []
@@ -157,8 +157,8 @@ def run_attach(args: Any) -> int:
 
 def run_replay(args: Any) -> int:
     """`madvise-lab replay DIR`: play a record directory in the dashboard."""
-    from tui.core.replay import ReplayLab
-    from tui.core.system import read_system_info
+    from tui.core.sources.replay import ReplayLab
+    from tui.core.kernel.system import read_system_info
 
     lab = ReplayLab(args.dir)
     if args.speed:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from workloads.units import DURATION_HELP, SIZE_HELP, parse_duration, parse_size
+from workloads.units import DURATION_HELP, SIZE_HELP, MiB, parse_duration, parse_size
 
 PATTERNS = ("seed", "sawtooth", "churn", "burst", "steady")
 MADVISE_MODES = ("MADV_FREE", "MADV_DONTNEED", "MADV_COLD", "MADV_PAGEOUT", "munmap", "none")
@@ -66,8 +66,6 @@ class Option:
             "choice": "one of " + ", ".join(self.choices),
         }[self.kind]
 
-
-MiB = 1 << 20
 
 OPTIONS: tuple[Option, ...] = (
     Option("pattern", "choice", "seed", "allocation pattern: seed (the post: COUNT allocations of SIZE every "

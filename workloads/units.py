@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30  # the one definition; tui.core.units re-exports it
+
 _SIZE_UNITS = {
     "": 1, "b": 1,
     "k": 1 << 10, "kib": 1 << 10, "kb": 1000,

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tui.core.attach import AttachLab
+from tui.core.sources.attach import AttachLab
 from kernel_truth import read_smaps_rollup
-from tui.core.system import SystemInfo
+from tui.core.kernel.system import SystemInfo
 from tui.watch import WatchApp
 from tui.widgets.panel import WorkloadPanel
 

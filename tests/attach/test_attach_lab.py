@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from tui.core.attach import ATTACH_REASON, AttachLab, TraceHeap, check_pid
+from tui.core.sources.attach import ATTACH_REASON, AttachLab, TraceHeap, check_pid
 from tui.core.errors import UsageError
-from tui.core.gotrace import parse_line
+from tui.core.golang.trace import parse_line
 from kernel_truth import read_smaps_rollup
 
 MiB = 1 << 20
@@ -143,7 +143,7 @@ def test_bad_names_and_counts(child):
 
 UNPRIVILEGED_CHECK = textwrap.dedent("""
     import os, sys
-    from tui.core.attach import check_pid
+    from tui.core.sources.attach import check_pid
     from tui.core.errors import UsageError
     # Import first: root's Python lives where nobody may read. Then drop to nobody for the check itself.
     os.setgroups([]); os.setgid(65534); os.setuid(65534)

@@ -7,7 +7,7 @@ import queue
 import threading
 import time
 
-from tui.core.tail import FileFollower, StreamFollower
+from tui.core.sources.tail import FileFollower, StreamFollower
 
 
 def _collect() -> tuple[queue.Queue[str], callable]:

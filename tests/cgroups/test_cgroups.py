@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tui.core.cgroups import CgroupManager, CgroupUnavailable, describe
+from tui.core.kernel.cgroups import CgroupManager, CgroupUnavailable, describe
 
 CHILD = str(Path(__file__).with_name("child.py"))
 MIB = 1 << 20
@@ -213,7 +213,7 @@ def test_cleanup_stale_removes_dirs_of_dead_dashboards_only(manager):
 
 DASHBOARD = """
 import subprocess, sys
-from tui.core.cgroups import CgroupManager
+from tui.core.kernel.cgroups import CgroupManager
 cgroup = CgroupManager().create("free")
 subprocess.Popen(["sleep", "30"], preexec_fn=cgroup.preexec)
 print(cgroup.path, flush=True)

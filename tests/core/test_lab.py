@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tui.core import supervisor as supervisor_module
+from tui.core.sources import supervisor as supervisor_module
 from kernel_truth import read_smaps_rollup
 from lab_runner import Run, make_lab
 
@@ -272,7 +272,7 @@ def test_go_mode_switch_restarts_the_workload(monkeypatch):
 DASHBOARD = """\
 import sys, time
 from tui.core.config import parse_config
-from tui.core.lab import Lab
+from tui.core.sources.live import Lab
 lab = Lab(parse_config(open(sys.argv[1]).read(), "t.yaml", mem_available_bytes=1 << 34))
 lab.start()
 while True:

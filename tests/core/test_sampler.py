@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from kernel_truth import read_smaps_rollup
-from tui.core.sampler import Sampler, parse_smaps_rollup
+from tui.core.kernel.sampler import Sampler, parse_smaps_rollup
 
 MiB = 1 << 20
 CHILD = str(Path(__file__).with_name("memchild.py"))

@@ -8,7 +8,7 @@ import pytest
 
 from tui.core.model import HeapStats, KernelMemory, Marker, Sample
 from tui.core.series import COLUMNS, Series
-from tui.core.system import parse_thp_mode, read_meminfo, read_system_info
+from tui.core.kernel.system import parse_thp_mode, read_meminfo, read_system_info
 
 
 def sample(i: int, heap: bool = True) -> Sample:

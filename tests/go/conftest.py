@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from gotest_support import GoWorkload
 
-from tui.core import golang
+from tui.core.golang import toolchain as golang
 
 
 @pytest.fixture(scope="session")

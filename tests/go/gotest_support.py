@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kernel_truth import read_smaps_rollup  # noqa: F401 - re-exported for the Go tests
-from tui.core import golang
+from tui.core.golang import toolchain as golang
 
 MiB = 1 << 20
 
@@ -65,6 +65,16 @@ class GoWorkload:
                 on_message(msg)
             if match(msg):
                 return msg
+
+    def wait_for_stderr(self, match, timeout_s: float = 20.0) -> list[str]:
+        """The stderr lines read so far, once one of them matches (stderr is its own pipe: it lags stdout)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            lines = list(self.stderr_lines)
+            if any(match(line) for line in lines):
+                return lines
+            time.sleep(0.02)
+        raise AssertionError(f"no matching stderr line within {timeout_s}s; last: {self.stderr_lines[-5:]}")
 
     def event(self, name: str, **kw) -> dict:
         return self.wait_for(lambda m: m.get("type") == "event" and m.get("event") == name, **kw)

@@ -9,7 +9,7 @@ import pytest
 from gotest_support import MiB, read_smaps_rollup
 
 from tui.core.config import parse_config
-from tui.core.lab import Lab
+from tui.core.sources.live import Lab
 
 pytestmark = pytest.mark.slow
 

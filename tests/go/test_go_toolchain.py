@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tui.core import golang
+from tui.core.golang import toolchain as golang
 
 
 def test_override_to_a_missing_binary_hides_every_toolchain(monkeypatch):
@@ -66,7 +66,7 @@ def test_without_a_toolchain_the_go_panel_says_how_and_the_python_workload_runs(
     import time
 
     from tui.core.config import parse_config
-    from tui.core.lab import Lab
+    from tui.core.sources.live import Lab
 
     monkeypatch.setenv(golang.GO_ENV_VAR, "/nonexistent/go")
     config = parse_config(

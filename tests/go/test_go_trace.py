@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import pytest
 from gotest_support import MiB
 
-from tui.core.gotrace import GcTrace, ScavTrace, classify, parse_line
+from tui.core.golang.trace import GcTrace, ScavTrace, classify, parse_line
 
 KiB = 1 << 10
 
@@ -132,7 +134,11 @@ def test_every_line_the_live_runtime_prints_parses(go_workload):
     workload.send({"cmd": "scavenge"})
     workload.event("scavenge")
     workload.wait_for(lambda m: m["type"] == "stats" and m["t"] > 1.0)
-    lines = list(workload.stderr_lines)
+
+    def forced(kind: type) -> Callable[[str], bool]:
+        return lambda line: isinstance(parse_line(line), kind) and parse_line(line).forced
+    workload.wait_for_stderr(forced(GcTrace))
+    lines = workload.wait_for_stderr(forced(ScavTrace))
     parsed = [parse_line(line) for line in lines]
     assert any(isinstance(p, GcTrace) and p.forced for p in parsed), lines
     assert any(isinstance(p, ScavTrace) and p.forced for p in parsed), lines

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tui.core.cgroups import CgroupManager
+from tui.core.kernel.cgroups import CgroupManager
 
 MiB = 1 << 20
 GiB = 1 << 30

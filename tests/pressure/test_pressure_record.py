@@ -9,7 +9,7 @@ import pytest
 
 from pressure_support import MiB, cgroup_root, ours
 from tui.core.config import load_config
-from tui.core.recorder import Recorder
+from tui.core.record.recorder import Recorder
 
 pytestmark = pytest.mark.slow
 PRESSURE_AT_S = 3.5

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import csv
 
-from tui.core.replay import ReplayLab
-from tui.core.system import SystemInfo
+from tui.core.sources.replay import ReplayLab
+from tui.core.kernel.system import SystemInfo
 from tui.watch import ReplayApp
 from tui.widgets.header import LabHeader
 from tui.widgets.panel import WorkloadPanel

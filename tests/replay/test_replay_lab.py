@@ -7,7 +7,7 @@ import csv
 import pytest
 
 from tui.core.errors import UsageError
-from tui.core.replay import REPLAY_REASON, ReplayLab
+from tui.core.sources.replay import REPLAY_REASON, ReplayLab
 
 
 def csv_rows(directory, workload: str, upto_s: float) -> list[dict]:
@@ -108,7 +108,7 @@ def test_bad_csv_names_file_and_line(tmp_path):
     (tmp_path / "samples.csv").write_text("t_s,workload\n1,free\n")
     with pytest.raises(UsageError, match=r"samples.csv:1: expected the columns .*missing pid"):
         ReplayLab(str(tmp_path))
-    from tui.core.recorder import CSV_COLUMNS as COLUMNS
+    from tui.core.record.recorder import CSV_COLUMNS as COLUMNS
     (tmp_path / "samples.csv").write_text(",".join(COLUMNS) + "\n0,free,1,MADV_FREE,x,1,1,1,1,1,1,1\n")
     with pytest.raises(UsageError, match=r"samples.csv:2: expected numbers"):
         ReplayLab(str(tmp_path))

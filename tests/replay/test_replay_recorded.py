@@ -6,7 +6,7 @@ import csv
 
 import pytest
 
-from tui.core.replay import ReplayLab
+from tui.core.sources.replay import ReplayLab
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""A fixed-data stand-in for tui.core.lab.Lab, for SVG snapshots and pure drawing tests (no processes)."""
+"""A fixed-data stand-in for tui.core.sources.live.Lab, for SVG snapshots and pure drawing tests (no processes)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from tui.core.model import HeapStats, KernelMemory, LabUpdate, Marker, Sample, TraceLine, WorkloadStatus
 from tui.core.series import Series
-from tui.core.system import SystemInfo
+from tui.core.kernel.system import SystemInfo
 
 MiB = 1 << 20
 

@@ -162,7 +162,7 @@ def _scav_traces(w, event: dict) -> list[str]:
 
 @pytest.mark.parametrize("fmt, policy", [("go1.19", "eager"), ("go1.21", "eager"), ("go1.21", "paced")])
 def test_scav_lines_in_a_real_run_parse_and_agree_with_the_events(spawn, fmt, policy):
-    from tui.core.gotrace import GcTrace, ScavTrace, parse_line
+    from tui.core.golang.trace import GcTrace, ScavTrace, parse_line
 
     w = spawn("--pattern", "seed", "--size", "8MiB", "--count", "2", "--interval", "0", "--hold", "0",
               "--scavenger", policy, "--madvise", "MADV_DONTNEED", "--trace-format", fmt, *QUIET_GC)

@@ -12,12 +12,12 @@ from typing import Any, Mapping
 import yaml
 
 from tui.core.errors import ConfigError
+from tui.core.units import MiB
 from tui.core.timeline import ACTIONS, TimelineStep
 from workloads.options import (MADVISE_MODES, OPTIONS, OPTIONS_BY_NAME, UNBOUNDED_HEAP_BYTES,
                                defaults as option_defaults, max_heap_bytes)
 from workloads.units import DURATION_HELP, SIZE_HELP, format_duration, format_size, parse_duration, parse_size
 
-MiB = 1 << 20
 KINDS = ("python", "go")
 # The real Go runtime only takes what the go workload maps onto: everything else is Python-workload only.
 GO_KEYS = ("name", "kind", "pattern", "size", "count", "interval", "hold", "peak", "base", "live", "object_size",
@@ -454,7 +454,7 @@ def _budget(doc: _Doc, node: yaml.Node | None, mem_available_bytes: int | None) 
             raise doc.fail(node, "budget", f"expected a percentage from 1% to 100% or a size ({SIZE_HELP}), "
                            f"got {raw!r}")
         if mem_available_bytes is None:
-            from tui.core.system import read_mem_available_bytes
+            from tui.core.kernel.system import read_mem_available_bytes
 
             mem_available_bytes = read_mem_available_bytes()
         return int(mem_available_bytes * percent / 100), f"{percent:g}% of MemAvailable {mem_available_bytes // MiB} MiB"

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-MiB = 1 << 20
-GiB = 1 << 30
+from tui.core.units import GiB, MiB
 
 
 def mib(n_bytes: int | float | None) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from rich.text import Text
 from textual.widgets import Static
 
-from tui.core.system import SystemInfo
+from tui.core.kernel.system import SystemInfo
 from tui.widgets.format import human_bytes
 
 

@@ -11,12 +11,12 @@ from typing import Any, Callable
 
 from tui.core.config import Config
 from tui.core.model import HeapStats, KernelMemory, LabUpdate, Marker, Sample, TraceLine, WorkloadStatus
-from tui.core.sampler import Sampler
+from tui.core.kernel.sampler import Sampler
 from tui.core.series import Series
-from tui.core.supervisor import Exited, OutputLine, Received, Spawned, Supervisor
+from tui.core.sources.supervisor import Exited, OutputLine, Received, Spawned, Supervisor
 from tui.core.timeline import Timeline, TimelineStep, describe_step
+from tui.core.units import MiB
 
-MiB = 1 << 20
 MAX_QUEUE = 100_000  # if nobody polls for a long time, the oldest items go rather than the memory
 MAX_POLL_ITEMS = 20_000
 # Events after which the process's pages have moved: read smaps_rollup now, not at the next tick.
@@ -159,7 +159,7 @@ class Lab:
 
     def _setup_cgroups(self) -> None:
         try:
-            from tui.core.cgroups import CgroupManager
+            from tui.core.kernel.cgroups import CgroupManager
 
             manager = CgroupManager(self.config.pressure.cgroup_root)
             if not manager.available:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from tui.core.units import KiB
 
 MB = 1 << 20
-KiB = 1 << 10
 
 # gctrace (Go 1.12 .. current). The tail after "goal," varies by version: 1.18+ adds stacks and globals.
 _GC = re.compile(

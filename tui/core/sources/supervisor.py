@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from tui.core.config import WorkloadConfig
-from tui.core.gotrace import classify
+from tui.core.golang.trace import classify
 
 PR_SET_PDEATHSIG = 1
 MAX_LINE_CHARS = 2000  # a runaway child cannot flood the trace pane with one giant line
@@ -93,7 +93,7 @@ def workload_command(workload: WorkloadConfig,
                      progress: Callable[[str], None] = lambda message: None) -> tuple[list[str], dict[str, str] | None]:
     """argv and environment (None: inherit) for one workload; raises with a one-line reason."""
     if workload.kind == "go":
-        from tui.core.golang import go_command  # lazily: building Go is only for kind go
+        from tui.core.golang.toolchain import go_command  # lazily: building Go is only for kind go
 
         argv, env = go_command(workload.options, progress)
         return list(argv), env

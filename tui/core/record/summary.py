@@ -6,9 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tui.core.model import Sample
+from tui.core.units import GiB, MiB
 
-GiB = 1 << 30
-MiB = 1 << 20
 RELEASE_MIN_BYTES = MiB
 
 

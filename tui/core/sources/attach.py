@@ -10,12 +10,12 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Sequence, Union
 
-from tui.core import gotrace
+from tui.core.golang import trace as gotrace
 from tui.core.errors import UsageError
 from tui.core.model import HeapStats, KernelMemory, LabUpdate, Marker, Sample, TraceLine, WorkloadStatus
-from tui.core.sampler import Sampler, parse_smaps_rollup
+from tui.core.kernel.sampler import Sampler, parse_smaps_rollup
 from tui.core.series import Series
-from tui.core.tail import FileFollower, StreamFollower
+from tui.core.sources.tail import FileFollower, StreamFollower
 
 ATTACH_REASON = "not our allocator: attach only observes"
 DEFAULT_INTERVAL_S = 0.1

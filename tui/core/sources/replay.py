@@ -11,10 +11,10 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from tui.core import gotrace
+from tui.core.golang import trace as gotrace
 from tui.core.errors import UsageError
 from tui.core.model import HeapStats, KernelMemory, LabUpdate, Marker, Sample, TraceLine, WorkloadStatus
-from tui.core.recorder import CSV_COLUMNS
+from tui.core.record.recorder import CSV_COLUMNS
 from tui.core.series import Series
 
 SPEEDS = (1.0, 10.0, 60.0)

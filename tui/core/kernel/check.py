@@ -23,7 +23,7 @@ def _lazyfree_reported(path: str = SMAPS_ROLLUP) -> tuple[bool, str]:
 
 def _cgroup(root: str) -> dict[str, Any]:
     try:
-        from tui.core.cgroups import CgroupManager
+        from tui.core.kernel.cgroups import CgroupManager
     except ImportError as exc:  # the cgroup module is optional for check: say so rather than fail
         return {"available": False, "version": None, "root": None, "detail": f"cgroup support missing: {exc}"}
     manager = CgroupManager(root)
@@ -37,7 +37,7 @@ def _cgroup(root: str) -> dict[str, Any]:
 
 def _go() -> dict[str, Any]:
     try:
-        from tui.core.golang import find_go
+        from tui.core.golang.toolchain import find_go
     except ImportError as exc:
         return {"available": False, "path": None, "detail": f"Go support missing: {exc}"}
     try:
@@ -57,7 +57,7 @@ def gather(cgroup_root: str = "auto") -> dict[str, Any]:
     problems: list[str] = []
     if not os.path.isdir("/proc/self"):
         problems.append("no /proc: the dashboard reads every figure from /proc/PID/smaps_rollup")
-    from tui.core.system import read_system_info
+    from tui.core.kernel.system import read_system_info
     from workloads.madvise import probe_all
 
     info = read_system_info()

@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 from tui.core.errors import UsageError
 from tui.core.model import LabUpdate, Sample
-from tui.core.summary import SummaryBuilder, format_table
+from tui.core.record.summary import SummaryBuilder, format_table
 from workloads.units import parse_duration
 
 CSV_COLUMNS = (
@@ -159,7 +159,7 @@ class Recorder:
     def run(self, stop: _StopFlag | None = None) -> dict[str, Any]:
         files = RunFiles(self.out_dir)
         self._start_monotonic = time.monotonic()
-        from tui.core.lab import Lab
+        from tui.core.sources.live import Lab
 
         self.lab = Lab(self.config, on_message=self._on_message)
         poll_sleep_s = max(0.005, min(0.05, self.config.sample_interval_s / 2))
@@ -224,7 +224,7 @@ class Recorder:
         files.flush()
 
     def _plot(self) -> None:
-        from tui.core.svgchart import ChartMarker, write_chart
+        from tui.core.record.svgchart import ChartMarker, write_chart
 
         # Read back the CSV rather than keep every sample in memory during a long run.
         panels: dict[str, dict[str, list[tuple[float, int]]]] = {
@@ -249,7 +249,7 @@ def record_main(args: Any) -> int:
         if getattr(args, "sample_interval", None) else None
     )
     if args.plot:
-        from tui.core.svgchart import check_plot_path
+        from tui.core.record.svgchart import check_plot_path
 
         check_plot_path(args.plot)
     out_dir = Path(args.out)

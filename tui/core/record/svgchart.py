@@ -10,8 +10,8 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from tui.core.errors import UsageError
+from tui.core.units import MiB
 
-MiB = 1 << 20
 LINE_COLOURS = {
     "RSS": "#d62728",
     "heap in use": "#1f77b4",

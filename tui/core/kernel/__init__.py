@@ -1,0 +1,1 @@
+"""What the kernel says: /proc readers, the sampler, system facts, cgroups and pressure, the capability check."""
