@@ -158,6 +158,10 @@ class Sampler:
 
     # --- called from any thread ---
 
+
+    def set_epoch(self, t0: float) -> None:
+        """Time samples from `t0` (the source's start), so samples and messages share one time axis."""
+        self._t0 = t0
     def add(self, pid: int, rollup_max_age_s: float | None = None) -> bool:
         """Start sampling `pid`; False when it is already gone.
 

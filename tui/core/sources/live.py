@@ -6,11 +6,11 @@ import dataclasses
 import threading
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 from tui.core.config import Config
 from tui.core.model import HeapStats, KernelMemory, LabUpdate, Marker, Sample, TraceLine, WorkloadStatus
+from tui.core.kernel.pressure import Pressure, PressureOutcome
 from tui.core.kernel.sampler import Sampler
 from tui.core.series import Series
 from tui.core.sources.supervisor import Exited, OutputLine, Received, Spawned, Supervisor
@@ -29,17 +29,6 @@ URGENT_CHANGE_BYTES = MiB
 # Protocol messages that change a status or add a chart marker (not the periodic stats) are urgent too.
 URGENT_MESSAGES = frozenset({"hello", "event", "error"})
 TRACE_KINDS = frozenset({"gc", "scav", "lab", "error", "other"})
-# A squeezed v1 workload that grows again waits (its OOM killer is off): check this often and lift the limit.
-RELIEF_CHECK_S = 0.5
-
-
-class _Pressure:
-    """A squeeze or release finished on the pressure thread."""
-
-    __slots__ = ("name", "what", "result", "t_s")
-
-    def __init__(self, name: str, what: str, result: Any, t_s: float) -> None:
-        self.name, self.what, self.result, self.t_s = name, what, result, t_s
 
 
 class Lab:
@@ -71,20 +60,11 @@ class Lab:
         self._deferred: list[tuple[TimelineStep, str]] = []
         self._on_message = on_message
         self._started = self._stopped = False
-        self._cgroup_manager: Any = None
-        self._cgroups: dict[str, Any] = {}
-        self._pressure_reason: str | None = "not started"
-        # Cgroup lifecycle: created before each spawn, removed when the process exits on its own; the lock keeps
-        # a removal on the pressure thread from racing a re-creation for a restart on the caller's thread.
-        self._cgroup_lock = threading.Lock()
-        self._cgroup_wanted: dict[str, bool] = {}
-        self._restart_pending: set[str] = set()
-        self._squeezed: set[str] = set()
-        self._relief_pending = False
-        self._relief_checked_s = 0.0
-        self._pressure_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="madvise-lab-pressure")
         self._sampler = Sampler(config.sample_interval_s, self._on_sample, clock=clock)
         self._supervisor = Supervisor(config.workloads, self._on_supervisor, clock=clock, on_raw=on_message)
+        self._pressure = Pressure(config.pressure, config.names, post=lambda outcome: self._put(outcome, urgent=True),
+                                  say=lambda name, text, error: self._lab_line(name, text, "error" if error else "lab"),
+                                  t_s=self.t_s, generation=self._supervisor.generation, clock=clock)
 
     # --- reading ---
 
@@ -117,12 +97,12 @@ class Lab:
 
     @property
     def pressure_available(self) -> bool:
-        return bool(self._cgroups)
+        return self._pressure.available
 
     @property
     def pressure_reason(self) -> str | None:
         """Why pressure is unavailable (None when it is available)."""
-        return None if self._cgroups else self._pressure_reason
+        return self._pressure.reason
 
     def can(self, action: str) -> bool | str:
         """True when the lab method `action` applies here, else the reason (the app greys the key and shows it)."""
@@ -138,9 +118,6 @@ class Lab:
         """
         return self._urgent
 
-    def sampler_stats(self):
-        return self._sampler.stats()
-
     # --- lifecycle ---
 
     def start(self) -> None:
@@ -149,33 +126,12 @@ class Lab:
             return
         self._started = True
         self._t0 = self._clock()
-        self._sampler._t0 = self._t0  # one time axis for samples and messages
-        self._supervisor._t0 = self._t0
-        self._setup_cgroups()
+        self._sampler.set_epoch(self._t0)  # one time axis for samples and messages
+        self._supervisor.set_epoch(self._t0)
+        self._pressure.setup()
         self._sampler.start()
         for name in self.names:
-            cgroup = self._cgroups.get(name)
-            self._supervisor.start(name, cgroup.preexec if cgroup is not None else None)
-
-    def _setup_cgroups(self) -> None:
-        try:
-            from tui.core.kernel.cgroups import CgroupManager
-
-            manager = CgroupManager(self.config.pressure.cgroup_root)
-            if not manager.available:
-                self._pressure_reason = manager.reason or "no writable memory cgroup"
-                return
-            manager.cleanup_stale()
-            self._cgroup_manager = manager
-            for name in self.names:
-                self._cgroups[name] = manager.create(name)
-                self._cgroup_wanted[name] = True
-            self._pressure_reason = None
-        except Exception as error:  # noqa: BLE001 - pressure is optional: the lab runs without it
-            self._pressure_reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-            self._cgroups = {}
-            if self._cgroup_manager is not None:
-                self._cgroup_manager.remove_all()
+            self._supervisor.start(name, self._pressure.preexec(name))
 
     def stop(self) -> None:
         """Exit every workload (SIGKILL after 1 s), stop the sampler, remove cgroups. Idempotent."""
@@ -184,12 +140,7 @@ class Lab:
         self._stopped = True
         self._supervisor.stop()
         self._sampler.stop()
-        self._pressure_pool.shutdown(wait=False, cancel_futures=True)
-        if self._cgroup_manager is not None:
-            try:
-                self._cgroup_manager.remove_all()
-            except Exception:  # noqa: BLE001 - the next start's cleanup_stale removes leftovers
-                pass
+        self._pressure.stop()
 
     # --- threads -> queue ---
 
@@ -229,7 +180,7 @@ class Lab:
 
     def _on_supervisor(self, message: Any) -> None:
         if isinstance(message, Spawned):
-            self._restart_pending.discard(message.name)
+            self._pressure.spawned(message.name)
             self._proc_pid[message.name] = message.pid
             self._watch(message.name, message.pid)
         elif isinstance(message, Received):
@@ -255,7 +206,8 @@ class Lab:
             if pid is not None and self._proc_pid.get(message.name) == message.pid:
                 self._sampler.remove(pid)
                 self._pid_names.pop(pid, None)
-            self._cgroup_exited(message)
+            self._pressure.exited(message.name, message.generation, requested=message.requested,
+                                  spawn_failed=message.pid is None)
         self._put(message, urgent=isinstance(message, (Spawned, Exited)))
 
     def _watch(self, name: str, pid: int) -> None:
@@ -289,7 +241,7 @@ class Lab:
                 self._apply_spawned(out, item)
             elif isinstance(item, Exited):
                 self._apply_exited(out, item)
-            elif isinstance(item, _Pressure):
+            elif isinstance(item, PressureOutcome):
                 self._apply_pressure(out, item)
         if self._started and not self._stopped:
             waiting, self._deferred = self._deferred, []
@@ -297,7 +249,7 @@ class Lab:
                 self._run_step_on(out, step, name)
             for step in self.timeline.due(self.t_s()):
                 self._run_step(out, step)
-            self._check_relief()
+            self._pressure.check_relief()
         return out.update()
 
     def _set_status(self, out: "_Collect", name: str, **changes: Any) -> None:
@@ -386,32 +338,14 @@ class Lab:
         elif event == "resume":
             self._set_status(out, name, state="running")
 
-    def _apply_pressure(self, out: "_Collect", item: _Pressure) -> None:
-        result = item.result
-        message = str(getattr(result, "message", result))
-        ok = bool(getattr(result, "ok", False))
-        if item.what == "pressure" and ok:
-            self._squeezed.add(item.name)
-        elif item.what in ("release_pressure", "relieve") and ok:
-            self._squeezed.discard(item.name)
-        for step_line in getattr(result, "step_lines", ()):
-            out.line(TraceLine(item.t_s, item.name, f"lab: {step_line}", "lab"))
-        # "Nothing reclaimable" is an answer, not a failure: only a real failure is shown as an error.
-        calm = ok or _nothing_reclaimable(message)
-        out.line(TraceLine(item.t_s, item.name, f"lab: {message}", "lab" if calm else "error"))
-        limit = getattr(result, "limit_bytes", None)
-        reclaimed = int(getattr(result, "reclaimed_bytes", 0) or 0)
-        if item.what == "pressure":
-            label = "pressure" if limit is None else f"pressure → {limit / MiB:.0f} MiB"
-            if reclaimed:
-                label += f", −{reclaimed / MiB:.0f} MiB"
-        else:
-            label = "pressure released"
-        self._marker(out, item.t_s, item.name, "pressure", label)
-        if self._series[item.name].latest is not None:
-            pid = self._sampled_pid.get(item.name)
-            if pid is not None:
-                self._sampler.invalidate(pid)
+    def _apply_pressure(self, out: "_Collect", outcome: PressureOutcome) -> None:
+        self._pressure.applied(outcome)
+        for text, is_error in outcome.lines():
+            out.line(TraceLine(outcome.t_s, outcome.name, text, "error" if is_error else "lab"))
+        self._marker(out, outcome.t_s, outcome.name, "pressure", outcome.marker_label())
+        pid = self._sampled_pid.get(outcome.name)
+        if pid is not None:
+            self._sampler.invalidate(pid)  # the kernel just reclaimed (or may reclaim again): read the rollup now
 
     def _marker(self, out: "_Collect", t_s: float, name: str, kind: str, label: str) -> None:
         marker = Marker(t_s, name, kind, label)
@@ -459,7 +393,7 @@ class Lab:
     def set_madvise(self, name: str, mode: str) -> None:
         if self.kind(name) == "go":
             self._lab_line(name, f"Go reads GODEBUG=madvdontneed only at start: restarting {name} with {mode}")
-            self._cgroup_for_spawn(name)
+            self._prepare_spawn(name)
             self._supervisor.restart(name, {"madvise": mode})
             return
         self._send(name, "set_madvise", value=mode)
@@ -485,149 +419,39 @@ class Lab:
     def restart(self, name: str) -> None:
         """Stop and start the workload again (in the background); its history stays."""
         self._lab_line(name, f"restarting {name}")
-        self._cgroup_for_spawn(name)
+        self._prepare_spawn(name)
         self._supervisor.restart(name)
+
+    def _prepare_spawn(self, name: str) -> None:
+        """Before a restart: the workload's cgroup exists again, and the new child joins it."""
+        if self._pressure.available:
+            self._supervisor.set_preexec(name, self._pressure.prepare_spawn(name))
 
     def pressure(self, name: str) -> None:
         """Squeeze the workload's cgroup (on the pressure thread) so the kernel reclaims its LazyFree pages."""
-        cgroup = self._cgroups.get(name)
-        if cgroup is None:
-            self._lab_line(name, f"pressure unavailable: {self.pressure_reason}", "error")
-            return
-        if self._supervisor.pid(name) is None:
-            self._lab_line(name, f"pressure: {name} is not running ({self._statuses[name].state}); r restarts it",
-                           "error")
+        if self._pressure_refused(name, "pressure"):
             return
         latest = self._series[name].latest
         if latest is None:
             self._lab_line(name, "pressure: no sample yet", "error")
             return
-        rss_footprint_bytes, lazyfree_bytes = latest.kernel.footprint_bytes, latest.kernel.lazyfree_bytes
-        pressure = self.config.pressure
-
-        def squeeze() -> Any:
-            # RSS also counts shared library pages charged to other cgroups; what this cgroup must keep is its
-            # own charge minus the LazyFree pages. If LazyFree was reused meanwhile the workload waits for
-            # memory and the relief check lifts the limit: never an OOM kill.
-            footprint_bytes = max(0, min(rss_footprint_bytes, cgroup.usage_bytes() - lazyfree_bytes))
-            self._lab_line(name, f"pressure {name}: squeezing toward footprint {footprint_bytes / MiB:.0f} MiB "
-                                 f"+ margin {pressure.margin_bytes / MiB:.0f} MiB, "
-                                 f"{pressure.step_bytes / MiB:.0f} MiB per step")
-            return cgroup.squeeze(footprint_bytes, pressure.margin_bytes, pressure.step_bytes)
-        self._submit_pressure(name, "pressure", squeeze)
+        self._pressure.squeeze(name, latest.kernel)
 
     def release_pressure(self, name: str) -> None:
-        cgroup = self._cgroups.get(name)
-        if cgroup is None:
+        if not self._pressure_refused(name, "release pressure"):
+            self._pressure.release(name)
+
+    def _pressure_refused(self, name: str, what: str) -> bool:
+        """Say why pressure cannot act on `name` now (a lab: error line), or return False when it can."""
+        if not self._pressure.available:
             self._lab_line(name, f"pressure unavailable: {self.pressure_reason}", "error")
-            return
+            return True
         if self._supervisor.pid(name) is None:
-            self._lab_line(name, f"release pressure: {name} is not running; its cgroup is gone", "error")
-            return
-        self._submit_pressure(name, "release_pressure", cgroup.release)
+            self._lab_line(name, f"{what}: {name} is not running ({self._statuses[name].state}); r restarts it",
+                           "error")
+            return True
+        return False
 
-    def _submit_pressure(self, name: str, what: str, fn: Callable[[], Any]) -> None:
-        def run() -> None:
-            try:
-                result = fn()
-            except Exception as error:  # noqa: BLE001 - shown as a lab: line, never raised
-                result = _Failed(str(error).splitlines()[0] if str(error) else type(error).__name__)
-            self._put(_Pressure(name, what, result, self.t_s()), urgent=True)
-        if self._stopped:
-            return
-        self._pressure_pool.submit(run)
-
-    def _check_relief(self) -> None:
-        """At most every RELIEF_CHECK_S while squeezed: lift the limit of a workload waiting for memory."""
-        if not self._squeezed or self._relief_pending:
-            return
-        now_s = self._clock()
-        if now_s - self._relief_checked_s < RELIEF_CHECK_S:
-            return
-        self._relief_checked_s, self._relief_pending = now_s, True
-        names = tuple(self._squeezed)
-
-        def run() -> None:
-            try:
-                for name in names:
-                    cgroup = self._cgroups.get(name)
-                    try:
-                        result = cgroup.relieve_if_stuck() if cgroup is not None else None
-                    except Exception as error:  # noqa: BLE001 - shown as a lab: line, never raised
-                        result = _Failed(f"pressure {name}: relief check failed: {error}")
-                    if result is not None:
-                        self._put(_Pressure(name, "relieve", result, self.t_s()), urgent=True)
-            finally:
-                self._relief_pending = False
-        if self._stopped:
-            return
-        try:
-            self._pressure_pool.submit(run)
-        except RuntimeError:  # the pool shut down (stop) meanwhile
-            self._relief_pending = False
-
-    # --- cgroup lifecycle (one per workload process) ---
-
-    def _cgroup_for_spawn(self, name: str) -> None:
-        """Make sure the workload's cgroup exists before its next spawn, so it is charged from its first page."""
-        if self._cgroup_manager is None or name not in self._cgroups:
-            return
-        with self._cgroup_lock:
-            self._cgroup_wanted[name] = True
-            self._restart_pending.add(name)
-            try:
-                cgroup = self._cgroup_manager.create(name)  # reuses the dir if it is still there; unlimited
-            except Exception as error:  # noqa: BLE001 - the workload still runs, just without pressure
-                self._lab_line(name, f"pressure: cannot create the cgroup again: {error}", "error")
-                self._supervisor._preexec[name] = None
-                return
-            self._cgroups[name] = cgroup
-            self._squeezed.discard(name)
-            self._supervisor._preexec[name] = cgroup.preexec
-
-    def _cgroup_exited(self, message: Exited) -> None:
-        """A workload process ended on its own: remove its cgroup (on the pressure thread; rmdir may wait)."""
-        name = message.name
-        if message.pid is None:
-            self._restart_pending.discard(name)  # the spawn failed: no Spawned will clear it
-        if name not in self._cgroups or message.requested or name in self._restart_pending:
-            return  # a stop removes every cgroup itself; a restart reuses it
-        generation = message.generation
-        if generation != self._supervisor._generations.get(name):
-            return  # an old process: a newer one already uses the cgroup
-        with self._cgroup_lock:
-            self._cgroup_wanted[name] = False
-            self._squeezed.discard(name)
-
-        def remove() -> None:
-            with self._cgroup_lock:
-                if self._cgroup_wanted.get(name, True) or name in self._restart_pending \
-                        or self._supervisor._generations.get(name) != generation:
-                    return
-                cgroup = self._cgroups.get(name)
-                try:
-                    cgroup.remove()
-                except Exception as error:  # noqa: BLE001 - stop() and the next start's cleanup try again
-                    self._lab_line(name, f"pressure: could not remove {cgroup.path}: {error}", "error")
-                    return
-            self._lab_line(name, f"removed cgroup {cgroup.path}")
-        if not self._stopped:
-            try:
-                self._pressure_pool.submit(remove)
-            except RuntimeError:
-                pass
-
-
-def _nothing_reclaimable(message: str) -> bool:
-    return "nothing reclaimable" in message
-
-
-class _Failed:
-    ok = False
-    limit_bytes = None
-
-    def __init__(self, message: str) -> None:
-        self.message = message
 
 
 class _Collect:

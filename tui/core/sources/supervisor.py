@@ -151,6 +151,18 @@ class Supervisor:
     def t_s(self) -> float:
         return self._clock() - self._t0
 
+    def set_epoch(self, t0: float) -> None:
+        """Time messages from `t0` (the source's start), so samples and messages share one time axis."""
+        self._t0 = t0
+
+    def set_preexec(self, name: str, preexec_extra: Callable[[], None] | None) -> None:
+        """What the workload's next spawn runs in the child before exec (e.g. join its memory cgroup)."""
+        self._preexec[name] = preexec_extra
+
+    def generation(self, name: str) -> int:
+        """How many times the workload was spawned: messages of older generations are stale."""
+        return self._generations[name]
+
     def config(self, name: str) -> WorkloadConfig:
         return self._configs[name]
 
