@@ -22,6 +22,7 @@ BENCHMARKS = {
     4: ("bench.reuse", "reuse after MADV_FREE vs MADV_DONTNEED"),
     5: ("bench.latency", "release -> screen latency"),
     6: ("bench.soak", "dashboard RSS after an accelerated hour"),
+    7: ("bench.pagemap", "pagemap read per GiB (heap map)"),
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 

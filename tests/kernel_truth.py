@@ -46,3 +46,22 @@ def read_smaps_rollup(pid: int) -> Rollup | None:
     except (FileNotFoundError, ProcessLookupError):
         return None
     return Rollup(fields) if fields else None
+
+
+def read_pagemap_present(pid: int, start: int, end: int) -> tuple[int, int, int]:
+    """(present, swapped, absent) pages in [start, end) from /proc/PID/pagemap, one entry at a time (bits 63, 62)."""
+    import os
+    import struct
+
+    page = os.sysconf("SC_PAGE_SIZE")
+    first, last = start // page, -(-end // page)
+    with open(f"/proc/{pid}/pagemap", "rb") as pagemap:
+        pagemap.seek(first * 8)
+        data = pagemap.read((last - first) * 8)
+    present = swapped = 0
+    for (entry,) in struct.iter_unpack("<Q", data):
+        if entry >> 63 & 1:
+            present += 1
+        elif entry >> 62 & 1:
+            swapped += 1
+    return present, swapped, (last - first) - present - swapped
