@@ -1,4 +1,4 @@
-"""The wire protocol: JSON-line messages to the dashboard, and commands from it decoded or rejected with a reason."""
+"""The wire protocol, coded once: messages workload → dashboard and commands dashboard → workload, both ways."""
 
 from __future__ import annotations
 
@@ -11,11 +11,103 @@ from workloads.options import MADVISE_MODES
 from workloads.units import parse_size
 
 COMMANDS = ("set_madvise", "gc", "scavenge", "alloc", "free", "pause", "resume", "exit")
+MESSAGE_TYPES = ("hello", "stats", "event", "trace", "error")
+TRACE_KINDS = ("gc", "scav", "lab", "error", "other")
+# A line longer than this is not a message of ours (the longest real one, hello, is ~1 KiB): shown cut, not parsed.
+MAX_MESSAGE_CHARS = 64 * 1024
+
+
+@dataclass(frozen=True)
+class StatsField:
+    """One figure of a `stats` message: its wire name (with its unit), its JSON type and what it means."""
+
+    name: str
+    type: type
+    meaning: str
+
+
+# The one table of `stats` fields: the Python and Go workloads send exactly these, the dashboard reads them by
+# these names (tui.core.model.HeapStats uses the same ones), and docs/protocol.md lists them (a test checks all four).
+STATS_FIELDS: tuple[StatsField, ...] = (
+    StatsField("heap_inuse_bytes", int, "bytes in spans holding objects, live or garbage not yet collected"),
+    StatsField("heap_idle_bytes", int, "bytes in free spans still backed by memory (Go's HeapIdle − HeapReleased)"),
+    StatsField("heap_released_bytes", int, "bytes returned to the kernel with the current madvise mode"),
+    StatsField("heap_sys_bytes", int, "bytes of heap mapped: inuse + idle + released"),
+    StatsField("heap_goal_bytes", int, "the heap size at which the next GC starts"),
+    StatsField("gc_count", int, "GC cycles so far"),
+    StatsField("madvise", str, "the current release mode"),
+)
+STATS_NAMES = tuple(f.name for f in STATS_FIELDS)
+
+
+class BadMessage(ValueError):
+    """A stdout line that is not a valid message; the text says what was expected."""
 
 
 def encode(type_: str, t_s: float, **fields: Any) -> str:
     """One message line (no newline): {"type":..., "t":..., ...fields}."""
     return json.dumps({"type": type_, "t": round(t_s, 6), **fields}, separators=(",", ":"))
+
+
+def encode_stats(t_s: float, **figures: Any) -> str:
+    """A `stats` line with exactly the fields of STATS_FIELDS."""
+    if tuple(figures) != STATS_NAMES:
+        raise ValueError(f"stats fields must be {', '.join(STATS_NAMES)} in that order, got {', '.join(figures)}")
+    return encode("stats", t_s, **figures)
+
+
+def decode_message(line: str) -> dict[str, Any]:
+    """One stdout line → a checked message dict (one json.loads); raises BadMessage naming what is wrong.
+
+    Checked: a JSON object with a known "type" and a numeric "t"; stats carry every STATS_FIELDS figure with its
+    type (ints not negative); trace has a string line and a known kind; error a string message; event a string name.
+    """
+    if len(line) > MAX_MESSAGE_CHARS:
+        raise BadMessage(f"a line of {len(line)} characters (at most {MAX_MESSAGE_CHARS})")
+    try:
+        data = json.loads(line)
+    except (ValueError, RecursionError) as exc:
+        raise BadMessage(f"not JSON ({getattr(exc, 'msg', exc)}): {line[:80]!r}") from None
+    if not isinstance(data, dict):
+        raise BadMessage(f"expected a JSON object, got {line[:80]!r}")
+    type_ = data.get("type")
+    if type_ not in MESSAGE_TYPES:
+        raise BadMessage(f"\"type\" must be one of {', '.join(MESSAGE_TYPES)}, got {_short(type_)}")
+    if not _number(data.get("t")):
+        raise BadMessage(f"{type_}: \"t\" must be seconds (a number), got {_short(data.get('t'))}")
+    if type_ == "stats":
+        for f in STATS_FIELDS:
+            value = data.get(f.name)
+            if not isinstance(value, f.type) or isinstance(value, bool) or (f.type is int and value < 0):
+                raise BadMessage(f"stats: \"{f.name}\" must be {'a whole number ≥ 0' if f.type is int else 'a string'}"
+                                 f", got {_short(value)}")
+    elif type_ == "trace":
+        if not isinstance(data.get("line"), str) or data.get("kind") not in TRACE_KINDS:
+            raise BadMessage(f"trace: expected a string \"line\" and \"kind\" one of {', '.join(TRACE_KINDS)}, "
+                             f"got {_short(data.get('line'))}, {_short(data.get('kind'))}")
+    elif type_ == "event" and not isinstance(data.get("event"), str):
+        raise BadMessage(f"event: \"event\" must be a name, got {_short(data.get('event'))}")
+    elif type_ == "error" and not isinstance(data.get("message"), str):
+        raise BadMessage(f"error: \"message\" must be a string, got {_short(data.get('message'))}")
+    elif type_ == "hello" and not (isinstance(data.get("pid"), int) and data["pid"] > 0):
+        raise BadMessage(f"hello: \"pid\" must be a process id, got {_short(data.get('pid'))}")
+    return data
+
+
+def encode_command(cmd: str, **args: Any) -> str:
+    """One command line for a workload's stdin (no newline); `decode_command` is its inverse."""
+    if cmd not in COMMANDS:
+        raise ValueError(f"unknown command {cmd!r}: expected one of {', '.join(COMMANDS)}")
+    return json.dumps({"cmd": cmd, **args}, separators=(",", ":"))
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 @dataclass(frozen=True)
@@ -39,7 +131,7 @@ def _words(line: str) -> dict[str, Any]:
     return obj
 
 
-def decode(line: str) -> Command:
+def decode_command(line: str) -> Command:
     """Parse one stdin line (a JSON object, or words typed by hand) into a Command; raises BadCommand."""
     if not line.lstrip().startswith(("{", "[", '"')):
         obj = _words(line)

@@ -67,8 +67,10 @@ class Runtime:
     def send_stats(self) -> None:
         s = self.heap.stats()
         figures = self._figures()
-        self.emit("stats", heap_inuse=s.inuse, heap_idle=s.idle, heap_released=s.released, heap_sys=s.sys,
-                  heap_goal=self.pacer.goal_bytes, gc=self.gc_count, madvise=self.mode)
+        self.write(protocol.encode_stats(self.clock(), heap_inuse_bytes=s.inuse, heap_idle_bytes=s.idle,
+                                         heap_released_bytes=s.released, heap_sys_bytes=s.sys,
+                                         heap_goal_bytes=self.pacer.goal_bytes, gc_count=self.gc_count,
+                                         madvise=self.mode))
         self.last_stats, self.last_stats_s = figures, self.now_s
 
     def _figures(self) -> tuple:
@@ -178,7 +180,7 @@ class Runtime:
         if not line.strip():
             return
         try:
-            command = protocol.decode(line)
+            command = protocol.decode_command(line)
         except protocol.BadCommand as exc:
             self.error(f"stdin: {exc}")
             return

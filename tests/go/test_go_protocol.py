@@ -18,9 +18,9 @@ def test_hello_then_stats_from_runtime_metrics(go_workload):
     assert hello["options"]["size"] == 32 * MiB and hello["options"]["pattern"] == "steady"
     assert "madvdontneed=0" in hello["godebug"]
     workload.event("alloc")
-    stats = workload.wait_for(lambda m: m["type"] == "stats" and m["heap_inuse"] >= 32 * MiB)
-    assert stats["heap_sys"] == stats["heap_inuse"] + stats["heap_idle"] + stats["heap_released"]
-    assert stats["heap_goal"] > 0 and stats["madvise"] == "MADV_FREE"
+    stats = workload.wait_for(lambda m: m["type"] == "stats" and m["heap_inuse_bytes"] >= 32 * MiB)
+    assert stats["heap_sys_bytes"] == stats["heap_inuse_bytes"] + stats["heap_idle_bytes"] + stats["heap_released_bytes"]
+    assert stats["heap_goal_bytes"] > 0 and stats["madvise"] == "MADV_FREE"
     # Every page was written: the kernel sees the 32 MiB resident.
     assert read_smaps_rollup(workload.pid)["Rss"] >= 32 * MiB
 

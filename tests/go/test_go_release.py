@@ -28,11 +28,11 @@ def release(go_workload, madvise: str) -> dict:
     after = read_smaps_rollup(workload.pid)
     stats = workload.wait_for(lambda m: m["type"] == "stats" and m["t"] >= scavenge["t"])
     figures = {"peak_rss": peak["rss"], "rss": after["Rss"], "lazyfree": after["LazyFree"],
-               "released": scavenge["released_bytes"], "heap_released": stats["heap_released"],
+               "released": scavenge["released_bytes"], "heap_released": stats["heap_released_bytes"],
                "scav_lines": [line for line in workload.stderr_lines if line.startswith("scav")]}
     print(f"\n{madvise}: peak Rss {peak['rss'] / MiB:.1f} MiB, after FreeOSMemory Rss {after['Rss'] / MiB:.1f} MiB, "
           f"LazyFree {after['LazyFree'] / MiB:.1f} MiB, released {scavenge['released_bytes'] / MiB:.1f} MiB "
-          f"(heap_released {stats['heap_released'] / MiB:.1f} MiB, madvise_s {scavenge['madvise_s']:.4f})")
+          f"(heap_released {stats['heap_released_bytes'] / MiB:.1f} MiB, madvise_s {scavenge['madvise_s']:.4f})")
     return figures
 
 

@@ -152,7 +152,7 @@ def test_runtime_under_random_commands_keeps_accounting_and_events_consistent():
                         assert m["released_bytes"] <= before.idle + before.inuse  # only ever free memory
                     assert m["type"] != "error", m
             stats = [m for m in out if m["type"] == "stats"]
-            assert all(s["heap_inuse"] + s["heap_idle"] + s["heap_released"] == s["heap_sys"] for s in stats)
+            assert all(s["heap_inuse_bytes"] + s["heap_idle_bytes"] + s["heap_released_bytes"] == s["heap_sys_bytes"] for s in stats)
             assert any(m["type"] == "event" and m["event"] == "gc" for m in out)
         finally:
             rt.heap.close()

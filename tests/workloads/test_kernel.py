@@ -33,9 +33,9 @@ def test_madv_free_keeps_rss_as_lazyfree(spawn):
     w, peak_rss, _ = _seed_released(spawn, "MADV_FREE")
     stats = w.wait_for(lambda m: m["type"] == "stats")
     kernel = w.rollup()
-    assert stats["heap_released"] == 256 * MIB and stats["heap_inuse"] == 0
+    assert stats["heap_released_bytes"] == 256 * MIB and stats["heap_inuse_bytes"] == 0
     assert kernel["Rss"] >= 0.9 * peak_rss
-    assert abs(kernel["LazyFree"] - stats["heap_released"]) <= 0.05 * stats["heap_released"]
+    assert abs(kernel["LazyFree"] - stats["heap_released_bytes"]) <= 0.05 * stats["heap_released_bytes"]
 
 
 def test_madv_dontneed_drops_rss_within_a_second(spawn):

@@ -31,21 +31,21 @@ def test_munmap_returns_whole_free_arenas(spawn):
               "--arena-size", "32MiB", "--scavenger", "eager", "--madvise", "munmap", *QUIET_GC)
     w.event("free")
     before = w.latest_stats()
-    assert before["heap_sys"] == 64 * MIB
+    assert before["heap_sys_bytes"] == 64 * MIB
     peak_rss = rss(w)
     assert peak_rss >= 64 * MIB
     w.send(cmd="gc")
     scav = w.event("scavenge")
     assert scav["madvise"] == "munmap" and "fallback" not in scav and scav["released_bytes"] == 64 * MIB
     stats = stats_after(w, scav)
-    assert stats["heap_sys"] == 0 and stats["heap_inuse"] == stats["heap_idle"] == stats["heap_released"] == 0
+    assert stats["heap_sys_bytes"] == 0 and stats["heap_inuse_bytes"] == stats["heap_idle_bytes"] == stats["heap_released_bytes"] == 0
     kernel = read_smaps_rollup(w.proc.pid)
     assert kernel["Rss"] <= peak_rss - 60 * MIB and kernel["LazyFree"] == 0
     assert not [m for m in w.seen if m["type"] == "trace" and "instead" in m["line"]]
     # The address space is really gone: a new allocation maps a fresh arena (no reuse event: nothing to reuse)
     w.send(cmd="alloc", bytes="8MiB")
     w.event("alloc")
-    assert stats_after(w, w.seen[-1])["heap_sys"] == 32 * MIB
+    assert stats_after(w, w.seen[-1])["heap_sys_bytes"] == 32 * MIB
     assert not [m for m in w.seen if m["type"] == "event" and m["event"] == "reuse"]
 
 
@@ -63,7 +63,7 @@ def test_munmap_falls_back_to_dontneed_for_a_partly_used_arena(spawn):
     lab = [m["line"] for m in w.seen if m["type"] == "trace" and m["kind"] == "lab"]
     assert any(line.startswith("lab: munmap:") and "MADV_DONTNEED" in line for line in lab), lab
     stats = stats_after(w, scav)
-    assert stats["heap_sys"] == 64 * MIB and stats["heap_inuse"] == 8 * MIB and stats["heap_idle"] == 0
+    assert stats["heap_sys_bytes"] == 64 * MIB and stats["heap_inuse_bytes"] == 8 * MIB and stats["heap_idle_bytes"] == 0
     kernel = read_smaps_rollup(w.proc.pid)
     assert kernel["Rss"] <= peak_rss - 15 * MIB and kernel["LazyFree"] == 0
 
@@ -102,11 +102,11 @@ def test_churn_keeps_heap_near_live_and_reuses_lazily_freed_pages(spawn):
     assert reuse["released_with"] == "MADV_FREE" and reuse["bytes"] > 0
     stats = [m for m in w.seen if m["type"] == "stats"]
     later = stats[len(stats) // 2:]
-    assert min(s["heap_inuse"] for s in later) >= live
+    assert min(s["heap_inuse_bytes"] for s in later) >= live
     largest_batch = max(m["bytes"] for m in w.seen if m["type"] == "event" and m["event"] == "alloc")
-    assert all(s["heap_inuse"] <= s["heap_goal"] <= 2 * (live + max(largest_batch, 7 * MIB))
+    assert all(s["heap_inuse_bytes"] <= s["heap_goal_bytes"] <= 2 * (live + max(largest_batch, 7 * MIB))
                for s in later)  # GOGC=100 holds it
-    assert max(s["heap_sys"] for s in stats) <= 64 * MIB  # reuse, not growth: one arena serves it all
+    assert max(s["heap_sys_bytes"] for s in stats) <= 64 * MIB  # reuse, not growth: one arena serves it all
     allocated = sum(m["bytes"] for m in w.seen if m["type"] == "event" and m["event"] == "alloc")
     assert allocated >= 3 * live  # it kept allocating all along
 
@@ -123,7 +123,7 @@ def test_burst_returns_to_base(spawn):
         gc = w.wait_for(lambda m: m["type"] == "event" and m["event"] == "gc" and m["heap_after"] == base)
         scav = w.event("scavenge")
         assert scav["released_bytes"] >= burst
-        assert stats_after(w, scav)["heap_inuse"] == base
+        assert stats_after(w, scav)["heap_inuse_bytes"] == base
         assert rss(w) <= with_burst - 0.8 * burst
         assert gc["heap_before"] >= base + burst
 
@@ -134,13 +134,13 @@ def test_paced_scavenger_releases_in_the_background_without_a_command(spawn):
     w.event("free")
     peak_rss = rss(w)
     gc = w.wait_for(lambda m: m["type"] == "event" and m["event"] == "gc" and m["heap_after"] == 0)
-    goal = w.wait_for(lambda m: m["type"] == "stats" and m["gc"] == gc["n"])["heap_goal"]
-    done = w.wait_for(lambda m: m["type"] == "stats" and m["heap_idle"] + m["heap_inuse"] <= 1.1 * goal, 5.0)
+    goal = w.wait_for(lambda m: m["type"] == "stats" and m["gc_count"] == gc["n"])["heap_goal_bytes"]
+    done = w.wait_for(lambda m: m["type"] == "stats" and m["heap_idle_bytes"] + m["heap_inuse_bytes"] <= 1.1 * goal, 5.0)
     scavs = [m for m in w.seen if m["type"] == "event" and m["event"] == "scavenge" and m["t"] > gc["t"]]
     assert len(scavs) >= 5, "paced releases a little at a time"
     assert all(0 < s["released_bytes"] <= 64 * MIB * 0.25 for s in scavs)  # rate-limited, 0.1 s slices
     assert done["t"] - gc["t"] >= 0.5  # ~60 MiB at 64 MiB/s cannot be done in one go
-    assert done["heap_idle"] + done["heap_inuse"] >= 1.1 * goal - 8192  # stops at the target, not below
+    assert done["heap_idle_bytes"] + done["heap_inuse_bytes"] >= 1.1 * goal - 8192  # stops at the target, not below
     assert wait_until(lambda: rss(w) <= peak_rss - 50 * MIB, 1.0), (rss(w), peak_rss)
     time.sleep(0.3)
     later = [m for m in w.seen if m["type"] == "event" and m["event"] == "scavenge" and m["t"] > done["t"]]
@@ -170,7 +170,7 @@ def test_scav_lines_in_a_real_run_parse_and_agree_with_the_events(spawn, fmt, po
     w.send(cmd="gc")
     scav = w.event("scavenge")
     # paced: let it finish (it keeps 110 % of the goal; the others release everything)
-    w.wait_for(lambda m: m["type"] == "stats" and m["heap_idle"] + m["heap_inuse"] <= 1.1 * m["heap_goal"], 5.0)
+    w.wait_for(lambda m: m["type"] == "stats" and m["heap_idle_bytes"] + m["heap_inuse_bytes"] <= 1.1 * m["heap_goal_bytes"], 5.0)
     w.send(cmd="alloc", bytes="4MiB")
     w.event("alloc")
     w.send(cmd="free")
@@ -196,7 +196,7 @@ def test_scav_lines_in_a_real_run_parse_and_agree_with_the_events(spawn, fmt, po
         assert isinstance(parsed, ScavTrace), lines[0]
         assert parsed.fmt == ("scav-1.19" if fmt == "go1.19" else "scav")
         assert parsed.work_bytes == event["released_bytes"], (lines[0], event)
-        assert parsed.total_released_bytes == stats_after(w, event)["heap_released"]
+        assert parsed.total_released_bytes == stats_after(w, event)["heap_released_bytes"]
         assert parsed.forced == (event is forced)
         if fmt == "go1.21":
             bg = policy == "paced" and event is not forced

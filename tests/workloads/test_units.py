@@ -14,7 +14,7 @@ from workloads.cli import UsageError, parse_options
 from workloads.gc import MIN_HEAP_BYTES, Pacer
 from workloads.heap import Heap
 from workloads.options import defaults
-from workloads.protocol import BadCommand, decode
+from workloads.protocol import BadCommand, decode_command
 from workloads.runtime import Runtime
 from workloads.scavenger import Scavenger
 
@@ -163,19 +163,19 @@ def test_refused_madvise_on_a_shared_mapping_is_an_error_and_the_runtime_goes_on
                                   '{"cmd":"alloc","bytes":-5}', '{"cmd":"alloc","bytes":[1]}', "[" * 100000])
 def test_junk_commands_are_rejected_with_a_reason(junk):
     with pytest.raises(BadCommand):
-        decode(junk)
+        decode_command(junk)
 
 
 def test_commands_decode():
-    assert decode('{"cmd":"alloc","bytes":"64MiB"}').args == {"bytes": 64 * MIB}
-    assert decode('{"cmd":"set_madvise","value":"advice:99"}').args == {"value": "advice:99"}
-    assert decode('{"cmd":"gc"}').cmd == "gc"
+    assert decode_command('{"cmd":"alloc","bytes":"64MiB"}').args == {"bytes": 64 * MIB}
+    assert decode_command('{"cmd":"set_madvise","value":"advice:99"}').args == {"value": "advice:99"}
+    assert decode_command('{"cmd":"gc"}').cmd == "gc"
 
 
 def test_commands_typed_by_hand_decode_like_json():
-    assert decode("gc\n") == decode('{"cmd":"gc"}')
-    assert decode("alloc 64MiB") == decode('{"cmd":"alloc","bytes":"64MiB"}')
-    assert decode("  set_madvise MADV_DONTNEED ") == decode('{"cmd":"set_madvise","value":"MADV_DONTNEED"}')
+    assert decode_command("gc\n") == decode_command('{"cmd":"gc"}')
+    assert decode_command("alloc 64MiB") == decode_command('{"cmd":"alloc","bytes":"64MiB"}')
+    assert decode_command("  set_madvise MADV_DONTNEED ") == decode_command('{"cmd":"set_madvise","value":"MADV_DONTNEED"}')
 
 
 def test_cli_parses_sizes_durations_and_rejects_bad_values():

@@ -455,8 +455,10 @@ func statsLoop(o *options) {
 			reportGC(last, now, now.forced != last.forced)
 		}
 		emit(map[string]any{
-			"type": "stats", "heap_inuse": now.inuse, "heap_idle": now.idle, "heap_released": now.released,
-			"heap_sys": now.sys, "heap_goal": now.goal, "gc": now.gcs, "madvise": o.madvise,
+			// the fields of workloads/protocol.py STATS_FIELDS (tests/go/test_go_protocol.py holds them equal)
+			"type": "stats", "heap_inuse_bytes": now.inuse, "heap_idle_bytes": now.idle,
+			"heap_released_bytes": now.released, "heap_sys_bytes": now.sys, "heap_goal_bytes": now.goal,
+			"gc_count": now.gcs, "madvise": o.madvise,
 		})
 		last = now
 	}

@@ -16,6 +16,7 @@ from tui.core.series import Series
 from tui.core.sources.supervisor import Exited, OutputLine, Received, Spawned, Supervisor
 from tui.core.timeline import Timeline, TimelineStep, describe_step
 from tui.core.units import MiB
+from workloads import protocol
 
 MAX_QUEUE = 100_000  # if nobody polls for a long time, the oldest items go rather than the memory
 MAX_POLL_ITEMS = 20_000
@@ -28,7 +29,8 @@ ANNOUNCED_ROLLUP_MAX_AGE_S = 5.0
 URGENT_CHANGE_BYTES = MiB
 # Protocol messages that change a status or add a chart marker (not the periodic stats) are urgent too.
 URGENT_MESSAGES = frozenset({"hello", "event", "error"})
-TRACE_KINDS = frozenset({"gc", "scav", "lab", "error", "other"})
+TRACE_KINDS = frozenset(protocol.TRACE_KINDS)
+HEAP_FIELDS = tuple(field.name for field in dataclasses.fields(HeapStats))
 
 
 class Lab:
@@ -307,12 +309,8 @@ class Lab:
             out.line(TraceLine(t_s, name, f"lab: error: {message}", "error"))
 
     def _apply_stats(self, out: "_Collect", name: str, data: Any) -> None:
-        try:
-            heap = HeapStats(int(data.get("heap_inuse", 0)), int(data.get("heap_idle", 0)),
-                             int(data.get("heap_released", 0)), int(data.get("heap_sys", 0)), int(data.get("gc", 0)),
-                             str(data.get("madvise") or self._statuses[name].madvise))
-        except (TypeError, ValueError):
-            return  # a malformed stats message: keep the last good one
+        # decode_message checked every field of the protocol's table; HeapStats takes them by the same names
+        heap = HeapStats(**{field: data[field] for field in HEAP_FIELDS})
         self._heap[name] = heap
         if self._statuses[name].state == "starting":
             self._set_status(out, name, state="running")

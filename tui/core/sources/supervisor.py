@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import atexit
 import ctypes
-import json
 import os
 import signal
 import subprocess
@@ -17,6 +16,7 @@ from typing import Any, Callable, Mapping
 
 from tui.core.config import WorkloadConfig
 from tui.core.golang.trace import classify
+from workloads import protocol
 
 PR_SET_PDEATHSIG = 1
 MAX_LINE_CHARS = 2000  # a runaway child cannot flood the trace pane with one giant line
@@ -240,11 +240,17 @@ class Supervisor:
                 line = raw.rstrip("\n")
                 if not line:
                     continue
-                data = _parse(line)
                 t_s = self.t_s()
-                if data is None:
+                if not line.startswith("{"):  # a print() of the workload's, not a message: shown as it is
                     self._on_message(OutputLine(child.name, pid, child.generation, t_s, line[:MAX_LINE_CHARS],
                                                 "other", "stdout"))
+                    continue
+                try:
+                    data = protocol.decode_message(line)
+                except protocol.BadMessage as error:
+                    self._on_message(OutputLine(child.name, pid, child.generation, t_s,
+                                                f"lab: bad message from the workload: {error}"[:MAX_LINE_CHARS],
+                                                "error", "stdout"))
                     continue
                 if data.get("type") == "error":
                     child.last_error = str(data.get("message", ""))[:MAX_LINE_CHARS]
@@ -285,7 +291,7 @@ class Supervisor:
         child = self._children.get(name)
         if child is None or child.exited.is_set():
             return False
-        payload = json.dumps({"cmd": cmd, **fields}) + "\n"
+        payload = protocol.encode_command(cmd, **fields) + "\n"
         with child.write_lock:
             try:
                 child.proc.stdin.write(payload)
@@ -351,16 +357,3 @@ def _kill(proc: subprocess.Popen) -> None:
         proc.wait(timeout=2.0)
     except subprocess.TimeoutExpired:
         pass
-
-
-def _parse(line: str) -> dict[str, Any] | None:
-    """A protocol message, or None for anything else (junk is shown as text, never raised)."""
-    if not line.startswith("{"):
-        return None
-    try:
-        data = json.loads(line)
-    except ValueError:
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
-        return None
-    return data
