@@ -72,6 +72,37 @@ class HeapStats:
     sys: int
 
 
+MAX_SPAN_RUNS = 2048  # runs per spans message: ~40 KiB of JSON at most
+
+
+def _runs(spans: list[Span], grain: int) -> list[list]:
+    """Coalesced [offset, n_bytes, state] runs of an arena's spans, cut at `grain` when it is above a page."""
+    if grain == GO_PAGE_BYTES:
+        cells = [(s.offset, s.n_bytes, s.state) for s in spans]
+    else:
+        cells = []
+        i, n_spans = 0, len(spans)
+        end = spans[-1].end if spans else 0
+        for start in range(0, end, grain):
+            stop = min(start + grain, end)
+            by_state: dict[str, int] = {}
+            while i < n_spans and spans[i].end <= start:
+                i += 1
+            j = i
+            while j < n_spans and spans[j].offset < stop:
+                s = spans[j]
+                by_state[s.state] = by_state.get(s.state, 0) + min(s.end, stop) - max(s.offset, start)
+                j += 1
+            cells.append((start, stop - start, max(by_state, key=by_state.get)))
+    runs: list[list] = []
+    for offset, n_bytes, state in cells:
+        if runs and runs[-1][2] == state:
+            runs[-1][1] += n_bytes
+        else:
+            runs.append([offset, n_bytes, state])
+    return runs
+
+
 def round_up(n_bytes: int, unit: int) -> int:
     return -(-n_bytes // unit) * unit
 
@@ -85,6 +116,7 @@ class Heap:
         self.touch_value = touch_value
         self.arenas: list[Arena] = []
         self._bytes = {INUSE: 0, IDLE: 0, RELEASED: 0}
+        self.version = 0  # bumped whenever a span changes state or an arena comes or goes (the span map)
 
     # ---- accounting -------------------------------------------------------------------------------------
     def stats(self) -> HeapStats:
@@ -95,6 +127,7 @@ class Heap:
         self._bytes[span.state] -= span.n_bytes
         self._bytes[state] += span.n_bytes
         span.state = state
+        self.version += 1
 
     # ---- allocation -------------------------------------------------------------------------------------
     def alloc(self, n_bytes: int, now_s: float) -> Allocation:
@@ -131,6 +164,7 @@ class Heap:
         arena.spans.append(Span(arena, 0, n_bytes, RELEASED, released_with="fresh"))
         self._bytes[RELEASED] += n_bytes
         self.arenas.append(arena)
+        self.version += 1
         return arena
 
     def _carve(self, arena: Arena, first: int, last: int, n_bytes: int) -> Span:
@@ -147,6 +181,7 @@ class Heap:
         for s in new:
             self._bytes[s.state] += s.n_bytes
         arena.spans[first:last + 1] = new
+        self.version += 1
         return span
 
     def _touch(self, span: Span, segments: list[tuple[int, int, str, str | None]]) -> Allocation:
@@ -228,6 +263,7 @@ class Heap:
                 self._bytes[span.state] -= span.n_bytes
             self.arenas.remove(arena)
             unmapped += arena.n_bytes
+            self.version += 1
         return unmapped
 
     def close(self) -> None:
@@ -236,3 +272,28 @@ class Heap:
             mv.unmap(arena.addr, arena.n_bytes)
         self.arenas.clear()
         self._bytes = {INUSE: 0, IDLE: 0, RELEASED: 0}
+        self.version += 1
+
+    # ---- the span map (the heap map's runtime side) -------------------------------------------------------
+    def span_map(self, max_runs: int = MAX_SPAN_RUNS) -> tuple[int, list[dict]]:
+        """(grain_bytes, arenas): each arena as {"addr", "bytes", "runs": [[offset, n_bytes, state], ...]}.
+
+        Adjacent spans in the same state are one run. When there would be more than `max_runs` runs in all,
+        runs are cut at a coarser grain (a power-of-two multiple of 8 KiB) and each grain gets the state most
+        of its bytes have, so a message stays bounded however fragmented the heap is.
+        """
+        arenas = self._span_map_at(GO_PAGE_BYTES)
+        if sum(len(a["runs"]) for a in arenas) <= max_runs:
+            return GO_PAGE_BYTES, arenas
+        # The grain at which the cells alone fit (each arena adds at most one partial cell).
+        cells_fit = max(1, max_runs - len(self.arenas))
+        total_bytes = sum(a.n_bytes for a in self.arenas)
+        grain = 2 * GO_PAGE_BYTES
+        while grain < self.arena_bytes and total_bytes // grain > cells_fit:
+            grain *= 2
+        return grain, self._span_map_at(grain)
+
+    def _span_map_at(self, grain: int) -> list[dict]:
+        return [{"addr": arena.addr, "bytes": arena.n_bytes, "runs": _runs(arena.spans, grain)}
+                for arena in self.arenas]
+

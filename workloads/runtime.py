@@ -14,13 +14,14 @@ from typing import Any, Callable
 from workloads import madvise as mv
 from workloads import protocol, trace
 from workloads.gc import Pacer, collect
-from workloads.heap import Heap, Span
+from workloads.heap import GO_PAGE_BYTES, Heap, Span
 from workloads.patterns import make_pattern
 from workloads.protocol import COMMANDS
 from workloads.scavenger import Plan, Scavenger, release
 
 GIB = 1 << 30
 KEEPALIVE_S = 1.0  # stats are sent at least this often even when nothing changes
+SPANS_INTERVAL_S = 1.0  # the span map (heap map) is sent at most this often, and only when it changed
 _EOF = object()
 
 
@@ -49,6 +50,8 @@ class Runtime:
         self.last_stats: tuple | None = None
         self.last_stats_s = -1e9
         self.exit_reason: str | None = None
+        self.spans_version = -1  # the heap's span-map version last sent
+        self.last_spans_s = -1e9
         self._batch = {"alloc": 0, "reused": 0, "reuse_s": 0.0, "modes": {}}
 
     # ---- output ---------------------------------------------------------------------------------------
@@ -85,6 +88,16 @@ class Runtime:
     def maybe_stats(self) -> None:
         if self.now_s >= self.next_stats_s():
             self.send_stats()
+
+    def next_spans_s(self) -> float:
+        """The span map goes out when it changed, at most once per SPANS_INTERVAL_S (coalesced in between)."""
+        return self.last_spans_s + SPANS_INTERVAL_S if self.heap.version != self.spans_version else float("inf")
+
+    def maybe_spans(self) -> None:
+        if self.now_s >= self.next_spans_s():
+            grain, arenas = self.heap.span_map()
+            self.emit("spans", page_bytes=GO_PAGE_BYTES, grain=grain, arenas=arenas)
+            self.spans_version, self.last_spans_s = self.heap.version, self.now_s
 
     def hello(self) -> None:
         self.emit("hello", pid=os.getpid(), kind="python", madvise=self.mode, options=self.opts)
@@ -244,10 +257,11 @@ class Runtime:
                 if plan is not None:
                     self.scavenge(plan)
         self.maybe_stats()
+        self.maybe_spans()
 
     def next_due_s(self) -> float:
         """When tick() next has something to do (the loop sleeps until then or a command arrives)."""
-        due = self.next_stats_s()
+        due = min(self.next_stats_s(), self.next_spans_s())
         if self.paused_at_s is None:
             due = min(due, self.pattern_next_s + self.paused_total_s, self.pacer.next_forced_s(),
                       self.scavenger.next_due_s())
