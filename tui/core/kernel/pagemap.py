@@ -133,7 +133,8 @@ def anonymous_mappings(pid: int, largest: int = 4) -> list[tuple[int, int]]:
         for line in maps:
             parts = line.split(maxsplit=5)
             path = parts[5].strip() if len(parts) > 5 else ""
-            if path not in ("", "[heap]") or not parts[1].endswith("p"):
+            # Readable, writable and private: a Go heap's PROT_NONE reservation (---p) is address space only.
+            if path not in ("", "[heap]") or not (parts[1].startswith("rw") and parts[1].endswith("p")):
                 continue
             start, end = (int(x, 16) for x in parts[0].split("-"))
             found.append((start, end))

@@ -9,6 +9,7 @@ from collections import deque
 from typing import Any, Callable
 
 from tui.core.config import Config
+from tui.core.heapmap import HeapMap, HeapMapReader, SpanMap, span_map_from_message
 from tui.core.model import HeapStats, KernelMemory, LabUpdate, Marker, Sample, TraceLine, WorkloadStatus
 from tui.core.kernel.pressure import Pressure, PressureOutcome
 from tui.core.kernel.sampler import Sampler
@@ -52,6 +53,8 @@ class Lab:
         self._series = {w.name: Series(config.history_samples) for w in config.workloads}
         self._statuses = {w.name: WorkloadStatus(w.name, None, "starting", None, w.madvise) for w in config.workloads}
         self._heap: dict[str, HeapStats | None] = {w.name: None for w in config.workloads}
+        self._spans: dict[str, SpanMap | None] = {w.name: None for w in config.workloads}  # the latest span map
+        self._heapmaps = HeapMapReader()
         self._generation = {w.name: 0 for w in config.workloads}
         self._pid_names: dict[int, str] = {}  # sampled pid -> workload (reader and sampler threads write)
         self._sampled_pid: dict[str, int] = {}
@@ -85,6 +88,17 @@ class Lab:
 
     def kind(self, name: str) -> str:
         return self._supervisor.config(name).kind
+
+    def heapmap(self, name: str, force: bool = False) -> HeapMap | None:
+        """The heap map of `name`: its latest span map with our own pagemap read (≤ 1 a second unless `force`).
+
+        kind go: the kernel's side only, over the largest anonymous mappings. None before there is anything
+        to show (not running, or a python workload whose first span map has not arrived).
+        """
+        spans = self._spans[name]
+        if spans is None and self.kind(name) == "python":
+            return None
+        return self._heapmaps.read(name, self._sampled_pid.get(name), self.t_s(), spans, force=force)
 
     def workload_config(self, name: str):
         """The workload's current config (options change when a Go workload restarts in another mode)."""
@@ -143,6 +157,7 @@ class Lab:
         self._supervisor.stop()
         self._sampler.stop()
         self._pressure.stop()
+        self._heapmaps.close()
 
     # --- threads -> queue ---
 
@@ -271,6 +286,7 @@ class Lab:
     def _apply_spawned(self, out: "_Collect", item: Spawned) -> None:
         self._generation[item.name] = item.generation
         self._heap[item.name] = None
+        self._spans[item.name] = None
         self._set_status(out, item.name, pid=item.pid, state="starting", exit_code=None, madvise=item.madvise,
                          last_error=None)
         if item.generation > 1:
@@ -300,6 +316,11 @@ class Lab:
             out.line(TraceLine(t_s, name, str(data.get("line", "")), line_kind if line_kind in TRACE_KINDS else "other"))
         elif kind == "event":
             self._apply_event(out, name, t_s, data)
+        elif kind == "spans":
+            try:
+                self._spans[name] = span_map_from_message(data, t_s)
+            except (KeyError, TypeError, ValueError) as error:
+                out.line(TraceLine(t_s, name, f"lab: error: bad spans message: {error!r:.80}", "error"))
         elif kind == "hello":
             madvise = str(data.get("madvise") or self._statuses[name].madvise)
             self._set_status(out, name, pid=int(data.get("pid") or item.pid), state="running", madvise=madvise)
