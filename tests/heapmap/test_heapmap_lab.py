@@ -6,7 +6,7 @@ import pytest
 
 from kernel_truth import read_pagemap_present, read_smaps_rollup
 from lab_runner import Run, make_lab
-from tui.core.cgroups import CgroupManager
+from tui.core.kernel.cgroups import CgroupManager
 
 pytestmark = pytest.mark.slow
 
