@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import bisect
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
+from tui.core.errors import UsageError
 from tui.core.kernel.pagemap import PAGE_BYTES, PRESENT, PagemapReader, anonymous_mappings
 
 # What a page is: the runtime's state (from the workload's spans) × the kernel's residency (our pagemap read).
@@ -247,3 +250,62 @@ class HeapMapReader:
     def close(self) -> None:
         for workload in list(self._readers):
             self.forget(workload)
+
+
+class HeapMapLog:
+    """A recorded heapmap.jsonl, indexed by workload and time; a line is parsed only when it is shown."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._times: dict[str, list[float]] = {}
+        self._offsets: dict[str, list[int]] = {}
+        self._cached: tuple[int, HeapMap] | None = None
+        try:
+            file = open(path, "rb")
+        except FileNotFoundError:
+            return  # a recording made before heap maps: replay shows none
+        with file:
+            offset, number = 0, 0
+            for line in file:
+                number += 1
+                if line.strip():
+                    t_s, workload = self._head(line, number)
+                    self._times.setdefault(workload, []).append(t_s)
+                    self._offsets.setdefault(workload, []).append(offset)
+                offset += len(line)
+        for workload, times in self._times.items():  # written in time order; sort defensively, stable
+            order = sorted(range(len(times)), key=times.__getitem__)
+            self._times[workload] = [times[i] for i in order]
+            self._offsets[workload] = [self._offsets[workload][i] for i in order]
+
+    def _head(self, line: bytes, number: int) -> tuple[float, str]:
+        try:
+            obj = json.loads(line)
+            return float(obj["t_s"]), str(obj["workload"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise UsageError(f"{self.path}:{number}: expected a JSON object with t_s and workload ({error})") from None
+
+    @property
+    def workloads(self) -> tuple[str, ...]:
+        return tuple(self._times)
+
+    def at(self, workload: str, t_s: float) -> HeapMap | None:
+        """The newest map of `workload` recorded at or before t_s."""
+        times = self._times.get(workload)
+        if not times:
+            return None
+        i = bisect.bisect_right(times, t_s) - 1
+        if i < 0:
+            return None
+        offset = self._offsets[workload][i]
+        if self._cached is not None and self._cached[0] == offset:
+            return self._cached[1]
+        with open(self.path, "rb") as file:
+            file.seek(offset)
+            line = file.readline()
+        try:
+            heap_map = HeapMap.from_record(json.loads(line))
+        except (ValueError, KeyError, TypeError) as error:
+            raise UsageError(f"{self.path}: the map of {workload} at {t_s:.1f} s: {error}") from None
+        self._cached = (offset, heap_map)
+        return heap_map

@@ -1,4 +1,4 @@
-"""`madvise-lab record`: the dashboard's Lab run headless, writing samples.csv, trace.log, events.jsonl and a summary."""
+"""`madvise-lab record`: the dashboard's Lab run headless: samples.csv, trace.log, events.jsonl, heapmap.jsonl, a summary."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ PLOT_LINES = ("RSS", "heap in use", "heap released", "LazyFree")
 PLOT_COLUMNS = ("rss_bytes", "heap_inuse_bytes", "heap_released_bytes", "lazyfree_bytes")
 CHART_MARKER_KINDS = ("mode", "pressure", "restart")
 PROGRESS_INTERVAL_S = 0.2
+HEAPMAP_INTERVAL_S = 1.0  # heapmap.jsonl: at most one map a second per workload, and only when it changed
 
 
 def sample_row(sample: Sample) -> list[Any]:
@@ -53,6 +54,7 @@ class RunFiles:
         self._csv.writerow(CSV_COLUMNS)
         self._trace: TextIO = open(out_dir / "trace.log", "w", encoding="utf-8")
         self._events: TextIO = open(out_dir / "events.jsonl", "w", encoding="utf-8")
+        self._heapmap: TextIO = open(out_dir / "heapmap.jsonl", "w", encoding="utf-8")
 
     def sample(self, sample: Sample) -> None:
         self._csv.writerow(sample_row(sample))
@@ -64,12 +66,16 @@ class RunFiles:
     def event(self, record: dict[str, Any]) -> None:
         self._events.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
 
+    def heapmap(self, t_s: float, workload: str, heap_map: Any) -> None:
+        record = {"t_s": round(t_s, 3), "workload": workload, **heap_map.to_record()}
+        self._heapmap.write(json.dumps(record, separators=(",", ":")) + "\n")
+
     def flush(self) -> None:
-        for file in (self._csv_file, self._trace, self._events):
+        for file in (self._csv_file, self._trace, self._events, self._heapmap):
             file.flush()
 
     def close(self) -> None:
-        for file in (self._csv_file, self._trace, self._events):
+        for file in (self._csv_file, self._trace, self._events, self._heapmap):
             file.close()
 
 
@@ -148,6 +154,7 @@ class Recorder:
         self._markers: dict[str, list[Any]] = {name: [] for name in config.names}
         self._rss_now: dict[str, int] = {}
         self._start_monotonic = 0.0
+        self._heapmap_written: dict[str, tuple[float, Any]] = {}  # workload -> (t_s, what was written)
         self.lab: Any = None
 
     def _on_message(self, workload: str, message: Any, *rest: Any) -> None:
@@ -170,6 +177,7 @@ class Recorder:
             while True:
                 self._drain(files, self.lab.poll())
                 t_s = self.lab.t_s()
+                self._write_heapmaps(files, t_s)
                 if self.progress:
                     self.progress.show(t_s, self._rss_now)
                 if t_s >= self.duration_s:
@@ -223,6 +231,20 @@ class Recorder:
             self.summary.add_message(workload, record)
         files.flush()
 
+    def _write_heapmaps(self, files: RunFiles, t_s: float) -> None:
+        """A heap map per workload at most once a second, and only when its cells changed."""
+        for name in self.config.names:
+            last_s, last = self._heapmap_written.get(name, (-1e9, None))
+            if t_s - last_s < HEAPMAP_INTERVAL_S:
+                continue
+            heap_map = self.lab.heapmap(name, force=True)  # gated here: once a second
+            if heap_map is None:
+                continue
+            shown = (heap_map.cell_bytes, heap_map.arenas)
+            self._heapmap_written[name] = (t_s, shown)
+            if shown != last:
+                files.heapmap(heap_map.t_s, name, heap_map)
+
     def _plot(self) -> None:
         from tui.core.record.svgchart import ChartMarker, write_chart
 
@@ -266,6 +288,6 @@ def record_main(args: Any) -> int:
     print(format_table(result))
     if recorder.stopped_early:
         print(f"stopped early at {result['duration_s']:.1f}s; files are complete", file=sys.stderr)
-    print(f"wrote {os.path.join(args.out, 'samples.csv')}, trace.log, events.jsonl, summary.json"
+    print(f"wrote {os.path.join(args.out, 'samples.csv')}, trace.log, events.jsonl, heapmap.jsonl, summary.json"
           + (f" and {args.plot}" if args.plot else ""))
     return 0

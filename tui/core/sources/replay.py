@@ -13,6 +13,7 @@ from typing import Callable, Iterable
 
 from tui.core.golang import trace as gotrace
 from tui.core.errors import UsageError
+from tui.core.heapmap import HeapMap, HeapMapLog
 from tui.core.model import HeapStats, KernelMemory, LabUpdate, Marker, Sample, TraceLine, WorkloadStatus
 from tui.core.record.recorder import CSV_COLUMNS
 from tui.core.series import Series
@@ -224,6 +225,7 @@ class ReplayLab:
         self.pressure_available = False
         self.pressure_reason = "nothing runs in a replay"
         self.on_change = notify  # a replay has no threads: the app's fallback timer polls it
+        self._heapmaps = HeapMapLog(os.path.join(directory, "heapmap.jsonl"))
 
     # -- play position -------------------------------------------------------------------------------
     @property
@@ -287,6 +289,10 @@ class ReplayLab:
 
     def series(self, name: str) -> Series:
         return self._series[name]
+
+    def heapmap(self, name: str, force: bool = False) -> HeapMap | None:
+        """The heap map recorded last at or before the play position (None: none recorded yet)."""
+        return self._heapmaps.at(name, self.t_s())
 
     def _status_at(self, name: str, position_s: float) -> WorkloadStatus:
         i = bisect.bisect_right(self._sample_times, position_s) - 1
