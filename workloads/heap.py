@@ -72,7 +72,7 @@ class HeapStats:
     sys: int
 
 
-MAX_SPAN_RUNS = 2048  # runs per spans message: ~40 KiB of JSON at most
+MAX_SPAN_RUNS = 1024  # runs per spans message: < 40 KiB of JSON, under the protocol's 64 KiB line limit
 
 
 def _runs(spans: list[Span], grain: int) -> list[list]:

@@ -11,7 +11,7 @@ from workloads.options import MADVISE_MODES
 from workloads.units import parse_size
 
 COMMANDS = ("set_madvise", "gc", "scavenge", "alloc", "free", "pause", "resume", "exit")
-MESSAGE_TYPES = ("hello", "stats", "event", "trace", "error")
+MESSAGE_TYPES = ("hello", "stats", "event", "trace", "error", "spans")
 TRACE_KINDS = ("gc", "scav", "lab", "error", "other")
 # A line longer than this is not a message of ours (the longest real one, hello, is ~1 KiB): shown cut, not parsed.
 MAX_MESSAGE_CHARS = 64 * 1024
@@ -89,6 +89,8 @@ def decode_message(line: str) -> dict[str, Any]:
         raise BadMessage(f"event: \"event\" must be a name, got {_short(data.get('event'))}")
     elif type_ == "error" and not isinstance(data.get("message"), str):
         raise BadMessage(f"error: \"message\" must be a string, got {_short(data.get('message'))}")
+    elif type_ == "spans" and not (isinstance(data.get("arenas"), list) and isinstance(data.get("page_bytes"), int)):
+        raise BadMessage(f"spans: expected \"arenas\" (a list) and \"page_bytes\", got {_short(data.get('arenas'))}")
     elif type_ == "hello" and not (isinstance(data.get("pid"), int) and data["pid"] > 0):
         raise BadMessage(f"hello: \"pid\" must be a process id, got {_short(data.get('pid'))}")
     return data

@@ -99,3 +99,19 @@ def test_runtime_sends_spans_when_changed_at_most_once_a_second():
         assert len(json.dumps(later[0])) < 1000
     finally:
         rt.heap.close()
+
+
+def test_the_most_fragmented_map_fits_one_protocol_line():
+    from workloads import protocol
+
+    heap = Heap(64 * PAGE)
+    try:
+        spans = [heap.alloc(PAGE, 0).span for _ in range(64 * 64)]  # 64 arenas
+        for span in spans[::2]:
+            heap.free(span, 1)
+        grain, arenas = heap.span_map()
+        line = protocol.encode("spans", 12345.678901, page_bytes=PAGE, grain=grain, arenas=arenas)
+        assert sum(len(a["runs"]) for a in arenas) <= 1024 and len(line) <= protocol.MAX_MESSAGE_CHARS
+        assert protocol.decode_message(line)["type"] == "spans"
+    finally:
+        heap.close()
