@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
-from workloads.units import DURATION_HELP, SIZE_HELP, MiB, parse_duration, parse_size
+from workloads.units import DURATION_HELP, SIZE_HELP, MiB, parse_duration, parse_size, short_repr
 
 PATTERNS = ("seed", "sawtooth", "churn", "burst", "steady")
 MADVISE_MODES = ("MADV_FREE", "MADV_DONTNEED", "MADV_COLD", "MADV_PAGEOUT", "munmap", "none")
 SCAVENGER_POLICIES = ("go1.12", "paced", "eager", "off")
 TRACE_FORMATS = ("go1.12", "go1.19", "go1.21")
+_WHOLE = re.compile(r"^[+-]?[0-9]{1,11}$")
 
 
 @dataclass(frozen=True)
@@ -36,10 +38,12 @@ class Option:
         if self.kind == "int":
             if isinstance(raw, bool):
                 raise ValueError(f"expected a whole number, got {raw!r}")
-            try:
-                return int(str(raw), 10)
-            except ValueError:
-                raise ValueError(f"expected a whole number, got {raw!r}") from None
+            if isinstance(raw, int) and abs(raw) >= 10**11:  # str() of a huge int would itself fail
+                raise ValueError(f"expected a whole number (at most 11 digits), got {short_repr(raw)}")
+            text = str(raw).strip() if isinstance(raw, (int, str)) else ""
+            if not _WHOLE.fullmatch(text):
+                raise ValueError(f"expected a whole number (at most 11 digits), got {short_repr(raw)}")
+            return int(text, 10)
         if self.kind == "bool":
             if isinstance(raw, bool):
                 return raw
@@ -100,6 +104,24 @@ OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
 def defaults() -> dict[str, Any]:
     """Every option at its default (parsed) value."""
     return {option.name: option.default for option in OPTIONS}
+
+
+POSITIVE_SIZES = ("size", "arena_size", "object_size")
+
+
+def value_problem(values: dict[str, Any]) -> tuple[str, str] | None:
+    """(option name, what was expected) for the first value that parses but cannot work, else None; the workload
+    CLI and the dashboard's config check share it."""
+    for name in POSITIVE_SIZES:
+        if values[name] <= 0:
+            return name, f"expected a size above zero, got {values[name]}"
+    if values["count"] < 1:
+        return "count", f"expected at least 1, got {values['count']}"
+    if values["stats_interval"] <= 0:
+        return "stats_interval", f"expected a duration above zero, got {values['stats_interval']:g}"
+    if values["gogc"] < -1:
+        return "gogc", f"expected -1 (off) or a whole number >= 0, got {values['gogc']}"
+    return None
 
 
 def _round_up(n_bytes: int, unit: int) -> int:

@@ -154,7 +154,7 @@ def test_yaml_syntax_error_is_one_line():
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(ConfigError, match="cannot read"):
+    with pytest.raises(ConfigError, match="expected a readable config file, got no such file"):
         load_config(str(tmp_path / "nope.yaml"))
 
 

@@ -15,8 +15,9 @@ from tui.core.errors import ConfigError
 from tui.core.units import MiB
 from tui.core.timeline import ACTIONS, TimelineStep
 from workloads.options import (MADVISE_MODES, OPTIONS, OPTIONS_BY_NAME, UNBOUNDED_HEAP_BYTES,
-                               defaults as option_defaults, max_heap_bytes)
-from workloads.units import DURATION_HELP, SIZE_HELP, format_duration, format_size, parse_duration, parse_size
+                               defaults as option_defaults, max_heap_bytes, value_problem)
+from workloads.units import (DURATION_HELP, SIZE_HELP, format_duration, format_size, parse_duration, parse_size,
+                             short_repr)
 
 KINDS = ("python", "go")
 # The real Go runtime only takes what the go workload maps onto: everything else is Python-workload only.
@@ -151,6 +152,14 @@ def packaged_config_text() -> str:
     return resources.files("tui").joinpath("default_config.yaml").read_text(encoding="utf-8")
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a real config is a few KiB; a bigger file is not a config
+MAX_DEPTH = 32  # a real config nests 4 deep (top, workloads, entry, value); deeper is junk, not recursion
+# What YAML allows in a stream (PyYAML's reader refuses the rest with a two-line error and no line number).
+_NON_PRINTABLE = re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
+_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe", "UTF-16"),
+         (b"\xfe\xff", "UTF-16"))
+
+
 def load_config(path: str | None = None, *, mem_available_bytes: int | None = None) -> Config:
     """Load and validate: `path`, else ./config.yaml if present, else the packaged default."""
     if path is None:
@@ -158,14 +167,129 @@ def load_config(path: str | None = None, *, mem_available_bytes: int | None = No
             path = "config.yaml"
         else:
             return parse_config(packaged_config_text(), "default_config.yaml", mem_available_bytes=mem_available_bytes)
+    return parse_config(decode_config(read_config_bytes(path), path), path, mem_available_bytes=mem_available_bytes)
+
+
+def read_config_bytes(path: str) -> bytes:
+    """The file's bytes; a FIFO, device or directory is refused without blocking (O_NONBLOCK, then fstat)."""
+    import os
+    import stat
+
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as error:
-        raise ConfigError(f"{path}: cannot read the config file: {error.strerror or error}") from None
-    return parse_config(text, path, mem_available_bytes=mem_available_bytes)
+        raise ConfigError(f"{path}: expected a readable config file, got {_os_reason(error)}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else
+                    "a socket" if stat.S_ISSOCK(mode) else "a device")
+            raise ConfigError(f"{path}: expected a regular config file, got {kind}")
+        chunks, size = [], 0
+        while size <= MAX_CONFIG_BYTES:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except ConfigError:
+        raise
+    except OSError as error:
+        raise ConfigError(f"{path}: expected a readable config file, got {_os_reason(error)}") from None
+    finally:
+        os.close(fd)
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: expected a config file of at most 1 MiB, got a bigger file")
+    return b"".join(chunks)
 
 
-# --- parsing: keep yaml nodes so every error can name its line --------------------------------------------------
+def _os_reason(error: OSError) -> str:
+    import errno
+
+    name = errno.errorcode.get(error.errno or 0)
+    return f"{(error.strerror or str(error)).lower()}" + (f" ({name})" if name else "")
+
+
+def decode_config(data: bytes, path: str) -> str:
+    """UTF-8 text (a UTF-8 byte-order mark is dropped); other encodings name the byte, its offset and line."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            raise ConfigError(f"{path}:1: expected UTF-8 text, got a {encoding} byte-order mark "
+                              f"({bom.hex(' ')}); save the file as UTF-8")
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]  # some editors write a UTF-8 BOM: harmless
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        byte = data[error.start]
+        hint = " (Latin-1 or Windows-1252?)" if byte >= 0x80 else ""
+        raise ConfigError(f"{path}:{line}: expected UTF-8 text, got byte 0x{byte:02x} at offset {error.start}"
+                          f"{hint}; save the file as UTF-8") from None
+
+
+def _check_printable(text: str, path: str) -> None:
+    bad = _NON_PRINTABLE.search(text)
+    if bad is None:
+        return
+    line = text.count("\n", 0, bad.start()) + 1
+    column = bad.start() - (text.rfind("\n", 0, bad.start()) + 1) + 1
+    code = ord(bad.group())
+    name = {0: "NUL", 0x1b: "ESC", 0x7f: "DEL", 0x0c: "form feed", 0x0b: "vertical tab", 0x08: "backspace"}.get(code)
+    raise ConfigError(f"{path}:{line}: expected printable text, got the control character U+{code:04X}"
+                      f"{f' ({name})' if name else ''} at column {column}")
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses what no config needs and what attacks the loader: tags, anchors/aliases (alias
+    bombs), nesting deeper than MAX_DEPTH (checked in the scanner, before any recursion or quadratic work)."""
+
+    def __init__(self, text: str, path: str) -> None:
+        super().__init__(text)
+        self.config_path = path
+        self._depth = 0
+
+    def _refuse(self, mark: Any, message: str) -> ConfigError:
+        line = mark.line + 1 if mark is not None else 1
+        return ConfigError(f"{self.config_path}:{line}: {message}")
+
+    def _check_depth(self, depth: int) -> None:
+        if depth > MAX_DEPTH:
+            raise self._refuse(self.get_mark(), f"yaml: expected at most {MAX_DEPTH} levels of nesting, "
+                               "got deeper (lists or mappings inside each other)")
+
+    def fetch_flow_sequence_start(self) -> None:
+        self._check_depth(self.flow_level + len(self.indents) + 1)
+        super().fetch_flow_sequence_start()
+
+    def fetch_flow_mapping_start(self) -> None:
+        self._check_depth(self.flow_level + len(self.indents) + 1)
+        super().fetch_flow_mapping_start()
+
+    def add_indent(self, column: int) -> bool:
+        self._check_depth(len(self.indents) + 1)
+        return super().add_indent(column)
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            raise self._refuse(event.start_mark, f"yaml: expected plain values, got the alias *{event.anchor} "
+                               "(anchors and aliases are not supported)")
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            raise self._refuse(event.start_mark, f"yaml: expected plain values, got the anchor &{anchor} "
+                               "(anchors and aliases are not supported)")
+        tag = getattr(event, "tag", None)
+        if tag not in (None, "!"):
+            shown = tag.replace("tag:yaml.org,2002:", "!!")
+            raise self._refuse(event.start_mark, f"yaml: expected plain values, got the tag {shown} "
+                               "(YAML tags are not supported)")
+        self._depth += 1
+        try:
+            self._check_depth(self._depth)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 class _Doc:
@@ -173,21 +297,39 @@ class _Doc:
 
     def __init__(self, text: str, path: str) -> None:
         self.path = path
-        self._loader = yaml.SafeLoader(text)
+        if len(text) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: expected a config of at most 1 MiB, got {len(text)} characters")
+        _check_printable(text, path)
+        self._loader = _StrictLoader(text, path)
         try:
             self.root = self._loader.get_single_node()
         except yaml.YAMLError as error:
             mark = getattr(error, "problem_mark", None)
             line = mark.line + 1 if mark else 1
             problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+            context = getattr(error, "context", None)
+            if context and context.startswith("expected"):  # "expected a single document", "but found another"
+                problem = f"{context}, {problem}"
+            elif context:
+                problem = f"{problem} ({context})"
             raise ConfigError(f"{path}:{line}: yaml: {problem}") from None
+        except RecursionError:  # MAX_DEPTH should stop this first; never a traceback either way
+            raise ConfigError(f"{path}:1: yaml: expected at most {MAX_DEPTH} levels of nesting, got deeper") from None
 
     def fail(self, node: yaml.Node | None, where: str, message: str) -> ConfigError:
         line = node.start_mark.line + 1 if node is not None else 1
         return ConfigError(f"{self.path}:{line}: {where}: {message}")
 
-    def value(self, node: yaml.Node) -> Any:
-        return self._loader.construct_object(node, deep=True)
+    def value(self, node: yaml.Node, where: str = "value") -> Any:
+        try:
+            return self._loader.construct_object(node, deep=True)
+        except (ValueError, OverflowError, TypeError, yaml.YAMLError) as error:
+            # e.g. a 5000-digit integer (int() refuses it), a date such as 2024-13-45, a merge key `<<`
+            raw = str(node.value) if isinstance(node, yaml.ScalarNode) else "a nested value"
+            shown = f"a {len(raw)}-digit number" if raw.isdigit() and len(raw) > 40 else short_repr(raw)
+            reason = (getattr(error, "problem", None) or str(error)).replace("tag:yaml.org,2002:", "!!")
+            reason = "" if raw.isdigit() else f" ({short_repr(reason)[1:-1]})"
+            raise self.fail(node, where, f"expected a value YAML can read, got {shown}{reason}") from None
 
     def mapping(self, node: yaml.Node, where: str, allowed: tuple[str, ...]) -> dict[str, tuple[yaml.Node, yaml.Node]]:
         """{key: (key_node, value_node)}; unknown or repeated keys are errors with a suggestion."""
@@ -195,7 +337,7 @@ class _Doc:
             raise self.fail(node, where or "config", f"expected a mapping of keys, got {_shown(self, node)}")
         out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
         for key_node, value_node in node.value:
-            key = str(self.value(key_node))
+            key = str(self.value(key_node, f"{where}.(key)" if where else "(key)"))
             here = f"{where}.{key}" if where else key
             if key not in allowed:
                 close = difflib.get_close_matches(key, allowed, n=1)
@@ -207,39 +349,41 @@ class _Doc:
         return out
 
 
-def _shown(doc: _Doc, node: yaml.Node | None) -> str:
+def _shown(doc: _Doc, node: yaml.Node | None, where: str = "value") -> str:
     if isinstance(node, yaml.MappingNode):
         return "a mapping"
     if isinstance(node, yaml.SequenceNode):
-        return "a list"
+        return "a list" if node.value else "an empty list"
     if node is None:
         return "nothing"
-    value = doc.value(node)
-    return "nothing" if value is None else repr(value)
+    value = doc.value(node, where)
+    return "nothing" if value is None else short_repr(value)
 
 
 def _scalar(doc: _Doc, node: yaml.Node, where: str) -> Any:
     if not isinstance(node, yaml.ScalarNode):
-        raise doc.fail(node, where, f"expected a single value, got {_shown(doc, node)}")
-    return doc.value(node)
+        raise doc.fail(node, where, f"expected a single value, got {_shown(doc, node, where)}")
+    return doc.value(node, where)
 
 
 def _size(doc: _Doc, node: yaml.Node, where: str) -> int:
     raw = _scalar(doc, node, where)
     try:
         return parse_size(raw if isinstance(raw, (int, str)) and not isinstance(raw, bool) else str(raw))
-    except ValueError:
-        raise doc.fail(node, where, f"expected {SIZE_HELP}, got {raw!r}") from None
+    except ValueError as error:
+        raise doc.fail(node, where, str(error)) from None
 
 
 def _duration(doc: _Doc, node: yaml.Node, where: str, *, positive: bool = True) -> float:
     raw = _scalar(doc, node, where)
     try:
         seconds = parse_duration(raw if not isinstance(raw, bool) else str(raw))
-    except ValueError:
-        raise doc.fail(node, where, f"expected {DURATION_HELP}, got {raw!r}") from None
+    except ValueError as error:
+        raise doc.fail(node, where, str(error)) from None
     if positive and seconds <= 0:
         raise doc.fail(node, where, f"expected a duration above zero, got {raw!r}")
+    if positive and seconds < 1e-3:
+        raise doc.fail(node, where, f"expected at least 1ms, got {raw!r}")
     return seconds
 
 
@@ -250,8 +394,8 @@ def _option(doc: _Doc, node: yaml.Node, where: str, name: str) -> Any:
         raise doc.fail(node, where, f"expected {option.accepts()}, got nothing")
     try:
         return option.parse(raw)
-    except ValueError:
-        raise doc.fail(node, where, f"expected {option.accepts()}, got {raw!r}") from None
+    except ValueError as error:
+        raise doc.fail(node, where, str(error)) from None
 
 
 def parse_config(text: str, path: str, *, mem_available_bytes: int | None = None) -> Config:
@@ -386,13 +530,9 @@ def _check_options(doc: _Doc, entry: yaml.Node, keys: dict, where: str, options:
     def node_of(key: str) -> yaml.Node:
         return keys[key][1] if key in keys else entry
 
-    for key in ("size", "arena_size", "object_size"):
-        if options[key] <= 0:
-            raise doc.fail(node_of(key), f"{where}.{key}", "expected a size above zero, got 0")
-    if options["count"] < 1:
-        raise doc.fail(node_of("count"), f"{where}.count", f"expected at least 1, got {options['count']}")
-    if options["stats_interval"] <= 0:
-        raise doc.fail(node_of("stats_interval"), f"{where}.stats_interval", "expected a duration above zero, got 0")
+    problem = value_problem(options)
+    if problem:
+        raise doc.fail(node_of(problem[0]), f"{where}.{problem[0]}", problem[1])
 
 
 def _timeline(doc: _Doc, node: yaml.Node, workloads: tuple[WorkloadConfig, ...]) -> tuple[TimelineStep, ...]:
@@ -434,7 +574,12 @@ def _step_value(doc: _Doc, keys: dict, where: str, do: str, targets: list[Worklo
                                f"{target.name!r}, got {mode!r}")
         return mode
     if do == "alloc":
-        return None if node is None else _size(doc, node, f"{where}.value")
+        if node is None:
+            return None
+        n_bytes = _size(doc, node, f"{where}.value")
+        if n_bytes <= 0:
+            raise doc.fail(node, f"{where}.value", "expected a size above zero, got 0")
+        return n_bytes
     if node is not None:
         raise doc.fail(node, f"{where}.value", f"expected no value for {do}, got {_shown(doc, node)}")
     return None
