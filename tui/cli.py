@@ -14,6 +14,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a bad flag is one line and exit 2 (argparse's default prints usage too)."""
 
     def error(self, message: str) -> None:  # noqa: D401 - argparse API
+        if message.endswith("expected one argument"):
+            message += " (a value that starts with - is written --flag=VALUE, e.g. --duration=-5s)"
         raise UsageError(f"{self.prog}: {message}")
 
 
@@ -103,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
             return serve_main(args)
         raise UsageError(f"madvise-lab: unknown command {command!r}")
     except UsageError as error:
-        print(f"madvise-lab: error: {error}" if not str(error).startswith("madvise-lab") else str(error), file=sys.stderr)
+        message = str(error)  # UsageError.__str__ is one printable line
+        print(message if message.startswith("madvise-lab") else f"madvise-lab: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

@@ -38,11 +38,13 @@ def served_argv(args: Sequence[str], config: str | None = None) -> list[str]:
 def check_bindable(host: str, port: int) -> None:
     """A taken port or unknown host is one line now, not an aiohttp traceback later."""
     if not 0 < port < 65536:
-        raise UsageError(f"serve: --port {port}: expected 1..65535")
+        raise UsageError(f"serve: --port: expected a port from 1 to 65535, got {port}")
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as error:
-        raise UsageError(f"serve: --host {host}: {error.strerror}") from None
+    except (OSError, UnicodeError, ValueError) as error:  # unknown name; a label over 63 bytes; a NUL byte
+        reason = getattr(error, "strerror", None) or str(error)
+        raise UsageError(f"serve: --host: expected an IP address or a host name this machine resolves, got "
+                         f"{host!r} ({reason})") from None
     family, kind, proto, _, address = infos[0]
     with socket.socket(family, kind, proto) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -62,6 +64,7 @@ def serve_main(args: Any) -> int:
     # Each browser session runs this same tui package, installed or not.
     package_root = str(Path(__file__).resolve().parent.parent)
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
-    print(f"madvise-lab: serving `{' '.join(argv[3:]) or 'run'}` on http://{args.host}:{args.port}/", file=sys.stderr)
+    shown_host = f"[{args.host}]" if ":" in args.host else args.host  # an IPv6 address in a URL
+    print(f"madvise-lab: serving `{' '.join(argv[3:]) or 'run'}` on http://{shown_host}:{args.port}/", file=sys.stderr)
     Server(shlex.join(argv), host=args.host, port=args.port, title="madvise-lab").serve()
     return 0

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from workloads.options import OPTIONS
+from workloads.options import OPTIONS, OPTIONS_BY_NAME, value_problem
 from workloads.units import format_duration, format_size
 
 EXIT_USAGE = 2
@@ -15,6 +15,10 @@ PROG = "python -m workloads"
 
 class UsageError(Exception):
     """A bad flag or value: printed as one line, exit 2."""
+
+    def __str__(self) -> str:  # a flag value may hold a newline or an escape sequence: keep the line one line
+        text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in super().__str__())
+        return text if len(text) <= 400 else text[:397] + "..."
 
 
 class _Parser(argparse.ArgumentParser):
@@ -55,8 +59,9 @@ def parse_options(argv: list[str]) -> dict[str, Any]:
             values[option.name] = option.parse(raw)
         except ValueError:
             raise UsageError(f"{PROG}: {option.flag}: expected {option.accepts()}, got {raw!r}") from None
-    if values["gogc"] < -1:
-        raise UsageError(f"{PROG}: --gogc: expected -1 (off) or a whole number >= 0, got {values['gogc']}")
+    problem = value_problem(values)
+    if problem:
+        raise UsageError(f"{PROG}: {OPTIONS_BY_NAME[problem[0]].flag}: {problem[1]}")
     return values
 
 

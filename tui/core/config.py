@@ -177,6 +177,8 @@ def read_config_bytes(path: str) -> bytes:
 
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except ValueError:
+        raise ConfigError(f"{path}: expected a file name, got one with a NUL byte") from None
     except OSError as error:
         raise ConfigError(f"{path}: expected a readable config file, got {_os_reason(error)}") from None
     try:

@@ -138,6 +138,38 @@ def _parse_positive_duration(flag: str, text: str) -> float:
     return seconds
 
 
+def check_writable(out_dir: Path, plot_path: str | None) -> None:
+    """Create --out and probe it (and --plot's file) now, so a path that cannot be written is one line before
+    any workload starts, not a traceback at the end of the run."""
+    import errno
+    import tempfile
+
+    def reason(error: OSError | ValueError) -> str:
+        if isinstance(error, ValueError):  # a NUL byte in the path
+            return str(error)
+        return f"{(error.strerror or str(error)).lower()} ({errno.errorcode.get(error.errno or 0, '?')})"
+
+    try:
+        if out_dir.exists() and not out_dir.is_dir():
+            raise UsageError(f"record: --out: expected a directory, {str(out_dir)!r} is a file")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except (OSError, ValueError) as error:
+        raise UsageError(f"record: --out: expected a directory that can be created and written, got "
+                         f"{str(out_dir)!r}: {reason(error)}") from None
+    if plot_path:
+        try:
+            existed = os.path.exists(plot_path)
+            with open(plot_path, "ab"):
+                pass
+        except (OSError, ValueError) as error:
+            raise UsageError(f"record: --plot: expected a file that can be written, got {plot_path!r}: "
+                             f"{reason(error)}") from None
+        if not existed:
+            os.unlink(plot_path)
+
+
 class Recorder:
     """Runs a Lab for `duration_s` and writes what it saw; usable in-process (tests) and from the CLI."""
 
@@ -275,13 +307,12 @@ def record_main(args: Any) -> int:
 
         check_plot_path(args.plot)
     out_dir = Path(args.out)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"record: --out: expected a directory, {args.out!r} is a file")
     from tui.core.config import load_config
 
     config = load_config(getattr(args, "config", None))
     if interval_s is not None:
         config = dataclasses.replace(config, sample_interval_s=interval_s)
+    check_writable(out_dir, args.plot)
     recorder = Recorder(config, out_dir, duration_s, args.plot, Progress(duration_s))
     with _StopFlag() as stop:
         result = recorder.run(stop)
