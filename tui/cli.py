@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="machine-readable output")
     check.add_argument("--config", metavar="FILE", dest="sub_config",
                        help="judge pressure by this config's pressure.cgroup_root (as the top-level --config)")
+    explain = sub.add_parser("explain", help="where a process's RSS is, which runtime and allocator hold it, and "
+                                              "what would change it (reads /proc/PID/smaps once)")
+    explain.add_argument("pid", metavar="PID", help="the process to explain")
+    explain.add_argument("--json", action="store_true", help="one JSON object instead of the report")
     _add_watch_commands(sub)
     return parser
 
@@ -77,6 +81,19 @@ def _add_watch_commands(sub: argparse._SubParsersAction) -> None:
                        help="the madvise-lab command to serve, e.g. `replay DIR` (default: the dashboard)")
 
 
+def explain_main(args: argparse.Namespace) -> int:
+    """`madvise-lab explain PID [--json]`: the report (or JSON) on stdout; a pid we cannot explain exits 2."""
+    import json
+
+    from tui.core.explain import explain_pid, render_text
+
+    if not args.pid.isdigit():
+        raise UsageError(f"explain: PID: expected a process id (a number), got {args.pid!r}")
+    explanation = explain_pid(int(args.pid))
+    print(json.dumps(explanation.to_json(), indent=2) if args.json else render_text(explanation))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -95,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
             from tui.core.kernel.check import check_main
 
             return check_main(args)
+        if command == "explain":
+            return explain_main(args)
         if command in ("attach", "replay"):
             from tui import watch
 
