@@ -1,4 +1,4 @@
-"""The tests' own reading of /proc/PID/smaps_rollup: an oracle independent of the product's sampler."""
+"""The tests' own reading of /proc/PID/smaps_rollup, smaps and pagemap: an oracle independent of the product's readers."""
 
 from __future__ import annotations
 
@@ -65,3 +65,45 @@ def read_pagemap_present(pid: int, start: int, end: int) -> tuple[int, int, int]
         elif entry >> 62 & 1:
             swapped += 1
     return present, swapped, (last - first) - present - swapped
+
+
+@dataclass(frozen=True)
+class SmapsEntry:
+    """One mapping of /proc/PID/smaps as the tests read it: the header line's parts and every `N kB` field."""
+
+    start: int
+    end: int
+    perms: str
+    path: str
+    fields: dict[str, int]
+
+    def get(self, name: str, default: int = 0) -> int:
+        return self.fields.get(name, default)
+
+
+def read_smaps(pid: int) -> list[SmapsEntry] | None:
+    """Every mapping of /proc/PID/smaps, or None when the process is gone (a reader of its own, not the product's)."""
+    entries: list[SmapsEntry] = []
+    try:
+        with open(f"/proc/{pid}/smaps") as smaps:
+            text = smaps.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    current: SmapsEntry | None = None
+    for line in text.splitlines():
+        parts = line.split()
+        if not parts:
+            continue
+        if "-" in parts[0] and not parts[0].endswith(":"):
+            low, high = parts[0].split("-")
+            path = line.split(None, 5)[5] if len(parts) > 5 else ""
+            current = SmapsEntry(int(low, 16), int(high, 16), parts[1], path, {})
+            entries.append(current)
+        elif current is not None and len(parts) == 3 and parts[2] == "kB":
+            current.fields[parts[0].rstrip(":")] = int(parts[1]) * 1024
+    return entries
+
+
+def smaps_total(entries: list[SmapsEntry], name: str) -> int:
+    """A field summed over every mapping (what smaps_rollup would say at that instant)."""
+    return sum(entry.get(name) for entry in entries)
