@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-from children import MALLOC_CHILD
-from conftest import python_child
+from explain_children import MALLOC_CHILD
+from explain_support import python_child
 
 from tui.core.explain import CannotExplain, explain_pid
 from tui.core.kernel import smaps

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from children import JAVA_CHILD, MALLOC_CHILD, NODE_CHILD, THP_CHILD
-from conftest import JEMALLOC, MiB, assert_matches_proc, python_child, wait_for_smaps, wait_settled
+from explain_children import JAVA_CHILD, MALLOC_CHILD, NODE_CHILD, THP_CHILD
+from explain_support import JEMALLOC, MiB, assert_matches_proc, python_child, wait_for_smaps, wait_settled
 
 from kernel_truth import read_smaps, smaps_total
 from tui.core.golang import toolchain as golang

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from tui.core.explain import categories as cat
 from tui.core.explain.categories import Category
 from tui.core.explain.detect import Detected, go_version_tuple
+from tui.core.units import MiB
 
-MiB = 1 << 20
 # LazyFree worth a verdict: at least this much, and this share of RSS
 LAZYFREE_MIN_BYTES = 4 * MiB
 LAZYFREE_MIN_SHARE = 0.05
@@ -80,8 +80,9 @@ def _allocator_advice(detected: Detected, totals: Totals, categories: tuple[Cate
         conf = settings.get("MALLOC_CONF") or settings.get("_RJEM_MALLOC_CONF")
         advice.append("`MALLOC_CONF=muzzy_decay_ms:0` returns muzzy pages (MADV_FREE'd, shown as LazyFree) at once "
                       "with MADV_DONTNEED; `dirty_decay_ms:N` sets how long freed pages stay dirty (plain RSS) first")
-        advice.append("`MALLOC_CONF=background_thread:true` lets decay run while the program is idle (without it "
-                      "jemalloc only purges when it allocates or frees)")
+        if "background_thread:true" not in (conf or ""):
+            advice.append("`MALLOC_CONF=background_thread:true` lets decay run while the program is idle (without it "
+                          "jemalloc only purges when it allocates or frees)")
         if conf:
             advice.append(f"this process runs with MALLOC_CONF={conf}")
         unknowable.append("how much of the anonymous RSS is jemalloc's dirty pages (freed, not yet purged): "

@@ -6,8 +6,8 @@ import bisect
 from dataclasses import dataclass
 
 from tui.core.kernel.smaps import Mapping
+from tui.core.units import MiB
 
-MiB = 1 << 20
 HEAP = "heap (brk)"
 ANON_SMALL = "anonymous <1 MiB"
 ANON_MEDIUM = "anonymous 1-64 MiB"

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import re
+import struct
 from dataclasses import dataclass
 
 from tui.core.explain import elf
 from tui.core.kernel.smaps import Mapping
 
 RUNTIMES = ("go", "cpython", "jvm", "node", "unknown")
+RUNTIME_NAMES = {"go": "Go", "cpython": "CPython", "jvm": "JVM", "node": "Node"}
 ALLOCATORS = ("glibc", "jemalloc", "mimalloc", "tcmalloc", "go", "jvm", "unknown")
 # mapped library basename prefix → allocator (an interposing allocator wins over libc)
 _LIBRARIES = (("libjemalloc.so", "jemalloc"), ("libmimalloc.so", "mimalloc"), ("libtcmalloc", "tcmalloc"))
@@ -41,10 +43,10 @@ class Detected:
 
     @property
     def label(self) -> str:
-        """e.g. "Go go1.22.4 · MADV_DONTNEED", "CPython 3.11 · glibc"."""
-        name = {"go": "Go", "cpython": "CPython", "jvm": "JVM", "node": "Node"}.get(self.runtime, "")
+        """e.g. "Go 1.22.4", "CPython 3.11 · glibc", "jemalloc" (the release flag is shown apart)."""
+        name = RUNTIME_NAMES.get(self.runtime, "")
         if self.runtime == "go":
-            return f"Go {self.runtime_version or '?'}" + (f" · {self.go_madvise}" if self.go_madvise else "")
+            return f"Go {(self.runtime_version or '?').removeprefix('go')}"
         head = f"{name} {self.runtime_version}" if name and self.runtime_version else name
         if self.allocator in ("jvm", "go") or self.allocator == "unknown" and head:
             return head
@@ -117,11 +119,12 @@ def _jdk_version(libjvm: str) -> str | None:
 
 
 def detect(mappings: tuple[Mapping, ...], exe_path: str | None, environ: dict[str, str] | None,
-           exe_open_path: str | None = None) -> Detected:
+           exe_open_path: str | None = None, *, scan_strings: bool = True) -> Detected:
     """Runtime and allocator of a process whose mappings (maps or smaps) we have read.
 
     `exe_open_path` is where the executable can be opened (/proc/PID/exe, so a deleted or namespaced binary
-    still opens); None skips reading it (no Go build info, no static allocator search).
+    still opens); None skips reading it (no Go build info, no static allocator search). `scan_strings` False
+    looks for a statically linked allocator in the symbol tables only, not in every byte of the executable.
     """
     evidence: list[str] = []
     files = _mapped_files(mappings)
@@ -145,9 +148,9 @@ def detect(mappings: tuple[Mapping, ...], exe_path: str | None, environ: dict[st
                         # the strings of a stripped binary (CPython ≥ 3.13 carries mimalloc unused: skipped)
                         names = binary.symbol_names()
                         static_found = frozenset(m for m in _STATIC_MARKERS if m in names)
-                        if not static_found:
+                        if not static_found and scan_strings:
                             static_found = elf.scan_for(file, tuple(_STATIC_MARKERS))
-                except (ValueError, OSError, IndexError) as error:
+                except (ValueError, OSError, IndexError, struct.error) as error:
                     evidence.append(f"{exe_path}: not readable as ELF ({error})")
         except OSError as error:
             evidence.append(f"could not open the executable ({error.strerror})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -9,12 +10,13 @@ from typing import Any
 from tui.core.errors import UsageError
 from tui.core.explain import advice as advice_mod
 from tui.core.explain.categories import Category, categorize
-from tui.core.explain.detect import Detected, detect
+from tui.core.explain.detect import RUNTIME_NAMES, Detected, detect
 from tui.core.kernel import smaps
 from tui.core.kernel.system import read_thp_mode
+from tui.core.units import MiB
 
-MiB = 1 << 20
 LARGEST_MAPPINGS = 10
+TEXT_WIDTH = 104  # the report's prose wraps here (the tables are narrower)
 
 
 class CannotExplain(UsageError):
@@ -180,8 +182,24 @@ def explain_pid(pid: int, *, thp_mode: str | None = None) -> Explanation:
                        files.unreadable, smaps_read_s, time.perf_counter() - started_s)
 
 
+def quick_detect(pid: int) -> Detected | None:
+    """Runtime and allocator from maps, exe and environ (no page walk: cheap enough for attach); None if gone."""
+    try:
+        files = smaps.read_process_files(pid, with_maps=True, with_stacks=False)
+    except (smaps.ProcessGone, smaps.ProcessUnreadable):
+        return None
+    if not files.maps:
+        return None
+    return detect(files.maps, files.exe_path, files.environ, smaps.open_exe(pid) if files.exe_path else None,
+                  scan_strings=False)
+
+
 def _mib(value: int) -> str:
     return f"{value / MiB:,.1f}"
+
+
+def _wrap(text: str, indent: str) -> list[str]:
+    return textwrap.wrap(text, TEXT_WIDTH, subsequent_indent=indent, break_on_hyphens=False, break_long_words=False)
 
 
 def render_text(explanation: Explanation) -> str:
@@ -189,7 +207,7 @@ def render_text(explanation: Explanation) -> str:
     e = explanation
     d = e.detected
     lines = [f"pid {e.pid} ({e.comm})  {e.exe_path or ''}".rstrip(),
-             f"runtime {d.runtime}{' ' + d.runtime_version if d.runtime_version else ''}"
+             f"runtime {RUNTIME_NAMES.get(d.runtime, d.runtime)}{' ' + d.runtime_version if d.runtime_version else ''}"
              f"{'  (releases with ' + d.go_madvise + ')' if d.go_madvise else ''}  ·  allocator {d.allocator}"
              f"  ·  THP {e.thp_mode}",
              f"RSS {_mib(e.rss_bytes)} MiB = footprint {_mib(e.footprint_bytes)} + LazyFree {_mib(e.lazyfree_bytes)}"
@@ -208,15 +226,17 @@ def render_text(explanation: Explanation) -> str:
     lines += ["", f"largest mappings (of {e.mapping_count})"]
     for m in e.mappings[:5]:
         path = m.path or "(anonymous)"
-        lines.append(f"  {m.range:<29} {m.perms}  RSS {_mib(m.rss_bytes):>9}  LazyFree {_mib(m.lazyfree_bytes):>9}"
-                     f"  {path if len(path) <= 40 else '…' + path[-39:]}")
-    lines += ["", f"verdict: {e.verdict}", "", "advice:"]
-    lines += [f"  - {item}" for item in e.advice]
+        lines.append(f"  {m.range:<25} {m.perms}  RSS {_mib(m.rss_bytes):>8}  LazyFree {_mib(m.lazyfree_bytes):>8}"
+                     f"  {path if len(path) <= 36 else '…' + path[-35:]}")
+    lines += ["", *_wrap(f"verdict: {e.verdict}", ""), "", "advice:"]
+    for item in e.advice:
+        lines += _wrap(f"  - {item}", "    ")
     if e.unknowable:
         lines += ["", "cannot be known from outside:"]
-        lines += [f"  - {item}" for item in e.unknowable]
-    lines += ["", "how we know: " + "; ".join(d.evidence)]
+        for item in e.unknowable:
+            lines += _wrap(f"  - {item}", "    ")
+    lines += ["", *_wrap("how we know: " + "; ".join(d.evidence), "  ")]
     if e.unreadable:
-        lines.append("could not read: " + ", ".join(f"{path} ({reason})" for path, reason in e.unreadable))
+        lines += _wrap("could not read: " + ", ".join(f"{path} ({reason})" for path, reason in e.unreadable), "  ")
     lines.append(f"smaps read in {e.smaps_read_s * 1000:.1f} ms ({e.mapping_count} mappings)")
     return "\n".join(lines)

@@ -11,12 +11,14 @@ import errno
 import os
 from dataclasses import dataclass
 
+from tui.core.units import KiB
+
 # The figures kept per mapping (smaps reports them in kB); the rest of the fields are skipped.
 FIELDS = ("Size", "Rss", "Pss", "Shared_Clean", "Shared_Dirty", "Private_Clean", "Private_Dirty", "Anonymous",
           "LazyFree", "AnonHugePages", "ShmemPmdMapped", "FilePmdMapped", "Swap", "Locked")
 _FIELD_INDEX = {name.encode(): i for i, name in enumerate(FIELDS)}
 _HEX = frozenset(b"0123456789abcdef")
-KIB = 1024
+
 # A task list this long is read only in part: stack attribution then falls back to the guard-page rule.
 MAX_TASKS = 4096
 
@@ -97,7 +99,7 @@ def parse_smaps(text: bytes) -> tuple[Mapping, ...]:
             continue
         if line[0] in _HEX:  # field names start with an upper-case letter, headers with a lower-case hex digit
             if header is not None:
-                mappings.append(Mapping(*header, *values, vm_flags=flags))
+                mappings.append(Mapping(*header, *values, vm_flags=flags))  # type: ignore[misc, arg-type]
             header = _parse_header(line)
             values = [0] * len(FIELDS)
             flags = ""
@@ -105,11 +107,11 @@ def parse_smaps(text: bytes) -> tuple[Mapping, ...]:
         name, _, rest = line.partition(b":")
         slot = index.get(name)
         if slot is not None:
-            values[slot] = int(rest.split()[0]) * KIB
+            values[slot] = int(rest.split()[0]) * KiB
         elif name == b"VmFlags":
             flags = rest.decode().strip()
     if header is not None:
-        mappings.append(Mapping(*header, *values, vm_flags=flags))
+        mappings.append(Mapping(*header, *values, vm_flags=flags))  # type: ignore[misc, arg-type]
     return tuple(mappings)
 
 
@@ -233,7 +235,7 @@ def read_stack_pointers(pid: int, unreadable: list[tuple[str, str]]) -> tuple[in
     return tuple(pointers)
 
 
-def read_process_files(pid: int, *, with_maps: bool = False) -> ProcessFiles:
+def read_process_files(pid: int, *, with_maps: bool = False, with_stacks: bool = True) -> ProcessFiles:
     """status (required: raises ProcessGone), and whatever of exe, environ, maps and task stacks we may read."""
     status = read_status(pid)
     unreadable: list[tuple[str, str]] = []
@@ -250,10 +252,10 @@ def read_process_files(pid: int, *, with_maps: bool = False) -> ProcessFiles:
         unreadable.append((_proc(pid, "exe"), _reason(error)))
     data = _read_bytes(_proc(pid, "environ"), unreadable)
     environ = parse_environ(data) if data is not None else None
-    pointers = read_stack_pointers(pid, unreadable)
+    pointers = read_stack_pointers(pid, unreadable) if with_stacks else ()
     return ProcessFiles(pid, status, maps, exe_path, environ, pointers, tuple(unreadable))
 
 
-def open_exe(pid: int) -> "os.PathLike[str] | str":
+def open_exe(pid: int) -> str:
     """The path through which the process's executable can be opened even when deleted or in another mount ns."""
     return _proc(pid, "exe")
