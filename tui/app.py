@@ -327,6 +327,7 @@ class MadviseLabApp(App[int]):
             idle_bytes=heap.heap_idle_bytes if heap else None,
             sys_bytes=heap.heap_sys_bytes if heap else None,
             gc_count=heap.gc_count if heap else None,
+            runtime=status.runtime,
         )
 
     def _refresh_header(self) -> None:

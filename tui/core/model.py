@@ -74,6 +74,7 @@ class WorkloadStatus:
     exit_code: int | None
     madvise: str
     last_error: str | None = None
+    runtime: str = ""  # what runs in it when we had to find out (attach): e.g. "CPython 3.11 · glibc", "Go 1.22.4"
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,7 @@ class PanelView:
     idle_bytes: int | None = None
     sys_bytes: int | None = None
     gc_count: int | None = None
+    runtime: str = ""  # detected runtime and allocator (attach), shown instead of an unknown madvise mode
 
 
 def spark(values: tuple[float, ...], cells: int, top: float) -> str:
@@ -71,19 +72,22 @@ def spark(values: tuple[float, ...], cells: int, top: float) -> str:
 
 
 def status_text(view: PanelView) -> list[tuple[str, Style]]:
-    """The first line: pid, state, madvise mode."""
+    """The first line: pid, state, madvise mode (or, when that is unknown, the detected runtime and allocator)."""
     if view.state == "exited":
         state = f"✖ exited (code {view.exit_code})" if view.exit_code is not None else "✖ exited"
     else:
         state = {"running": "● running", "paused": "❚❚ paused", "starting": "… starting"}.get(view.state, view.state)
     pid = f"pid {view.pid}" if view.pid else "pid —"
-    return [
+    parts = [
         (pid, _DIM),
         ("  ", _LABEL),
         (state, _STATE_STYLES.get(view.state, _LABEL)),
-        ("  madvise ", _DIM),
-        (view.madvise or "—", _BOLD),
     ]
+    if view.madvise and view.madvise != "unknown" or not view.runtime:
+        parts += [("  madvise ", _DIM), (view.madvise or "—", _BOLD)]
+    if view.runtime:
+        parts += [("  ", _LABEL), (view.runtime, _BOLD)]
+    return parts
 
 
 def footer_text(view: PanelView) -> list[tuple[str, Style]]:

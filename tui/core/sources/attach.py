@@ -12,6 +12,7 @@ from typing import Callable, Sequence, Union
 
 from tui.core.golang import trace as gotrace
 from tui.core.errors import UsageError
+from tui.core.explain.report import quick_detect
 from tui.core.model import HeapStats, KernelMemory, LabUpdate, Marker, Sample, TraceLine, WorkloadStatus
 from tui.core.kernel.sampler import Sampler, parse_smaps_rollup
 from tui.core.series import Series
@@ -32,7 +33,8 @@ class Target:
 
     pid: int
     name: str
-    madvise: str  # from GODEBUG in its environment when we can tell, else "unknown"
+    madvise: str  # a Go runtime's release flag (version and GODEBUG) when we can tell, else "unknown"
+    runtime: str = ""  # the detected runtime and allocator, e.g. "CPython 3.11 · glibc" ("" when unknown)
 
 
 def _read_comm(pid: int) -> str:
@@ -85,6 +87,14 @@ def check_pid(pid: int) -> None:
         raise UsageError(f"attach: pid {pid} has no user memory to watch (a kernel thread or a zombie)")
 
 
+def _target(pid: int, name: str) -> Target:
+    detected = quick_detect(pid)
+    if detected is None:
+        return Target(pid, name, madvise_hint(pid))
+    label = "" if detected.runtime == detected.allocator == "unknown" else detected.label
+    return Target(pid, name, detected.go_madvise or madvise_hint(pid), label)
+
+
 def resolve_targets(pids: Sequence[int], names: Sequence[str] | None = None) -> tuple[Target, ...]:
     """Check every pid and name; `names[i]` names `pids[i]` (fewer names: the rest get `comm-PID`)."""
     names = list(names or ())
@@ -98,7 +108,7 @@ def resolve_targets(pids: Sequence[int], names: Sequence[str] | None = None) -> 
         name = names[i] if i < len(names) else default_name(pid)
         if not _NAME.match(name):
             raise UsageError(f"attach: --name {name!r}: expected lowercase letters, digits, '_' or '-'")
-        targets.append(Target(pid, name, madvise_hint(pid)))
+        targets.append(_target(pid, name))
     taken = [t.name for t in targets]
     if len(set(taken)) != len(taken):
         raise UsageError(f"attach: --name: names must be unique, got {', '.join(taken)}")
@@ -184,7 +194,8 @@ class AttachLab:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._series = {t.name: Series(history_samples) for t in self.targets}
         self._heap = {t.name: TraceHeap() for t in self.targets}
-        self._statuses = {t.name: WorkloadStatus(t.name, t.pid, "running", None, t.madvise) for t in self.targets}
+        self._statuses = {t.name: WorkloadStatus(t.name, t.pid, "running", None, t.madvise, runtime=t.runtime)
+                          for t in self.targets}
         self._announced = False
         self._sampler = Sampler(sample_interval_s, self._on_sample, t0=self._t0, clock=clock)
         self._followers: list[FileFollower | StreamFollower] = []
@@ -274,7 +285,8 @@ class AttachLab:
         if memory is None:
             if status.state != "exited":
                 # Not our child: its exit code is its parent's to collect.
-                status = WorkloadStatus(name, status.pid, "exited", None, status.madvise, "the process exited")
+                status = WorkloadStatus(name, status.pid, "exited", None, status.madvise, "the process exited",
+                                        status.runtime)
                 self._statuses[name] = status
                 statuses.append(status)
             return
@@ -300,7 +312,7 @@ class AttachLab:
     # -- actions: attach only observes ----------------------------------------------------------------
     def can(self, action: str) -> bool | str:
         """True when the action applies; else the reason it does not (the app shows it and greys the key)."""
-        return ATTACH_REASON
+        return True if action == "explain" else ATTACH_REASON  # explaining only reads /proc
 
     def _refuse(self, *_args: object) -> str:
         return ATTACH_REASON
