@@ -44,7 +44,7 @@ COMPACT_HEIGHT = 30
 # refuse most). All but restart need the focused workload alive.
 LAB_METHOD = {"toggle_madvise": "set_madvise", "pick_madvise": "set_madvise", "gc": "gc", "scavenge": "scavenge",
               "alloc": "alloc", "free_all": "free", "pressure": "pressure", "release_pressure": "release_pressure",
-              "restart": "restart"}
+              "restart": "restart", "explain": "explain"}
 _TOGGLE = {"MADV_FREE": "MADV_DONTNEED"}
 
 
@@ -89,6 +89,8 @@ class MadviseLabApp(App[int]):
         Binding("space", "toggle_view_pause", "Pause view", id="view.pause",
                 tooltip="Freeze the screen; sampling continues"),
         Binding("r", "restart", "Restart", id="workload.restart", tooltip="Restart the focused workload"),
+        Binding("e", "explain", "Explain", id="workload.explain",
+                tooltip="Where the focused process's RSS is, who holds it, and the knob (reads smaps once)"),
         Binding("tab", "focus_panel(1)", "Next", id="focus.next", priority=True, show=False),
         Binding("shift+tab", "focus_panel(-1)", "Prev", id="focus.prev", priority=True, show=False),
         Binding("question_mark", "help", "Help", id="app.help", tooltip="What every figure means"),
@@ -514,6 +516,13 @@ class MadviseLabApp(App[int]):
         if self.focused_workload:
             self._lab_call("restart", self.lab.restart, self.focused_workload)
 
+    def action_explain(self) -> None:
+        name = self.focused_workload
+        if name:
+            from tui.widgets.explain import ExplainScreen  # on first use, like help
+
+            self.push_screen(ExplainScreen(name, lambda: self._status(name).pid))
+
     def action_toggle_view_pause(self) -> None:
         self.view_paused = not self.view_paused
 
@@ -564,6 +573,7 @@ class MadviseLabApp(App[int]):
             ("Release memory pressure", "Lift the cgroup limit", "release_pressure"),
             ("Pause / resume the view", "Freeze the screen; sampling continues", "toggle_view_pause"),
             ("Restart the focused workload", "Stop it and start it again", "restart"),
+            ("Explain the focused process", "Where its RSS is, who holds it, what would change it", "explain"),
             ("Help: what the figures mean", "RSS, LazyFree, footprint, heap figures, modes, keys", "help"),
         ]
         for title, help_text, action in commands:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from tui.core.errors import UsageError
@@ -30,6 +31,7 @@ keys:
   p / P        apply / release memory pressure (cgroup limit; greyed when unavailable)
   space        pause / resume the view (sampling continues)
   r            restart the focused workload
+  e            explain the focused process: where its RSS is, who holds it, the knob
   tab          focus the next workload (shift+tab: previous)
   ?            help: what every figure means
   q, Ctrl+C    quit (every workload is stopped)
@@ -90,7 +92,10 @@ def explain_main(args: argparse.Namespace) -> int:
     if not args.pid.isdigit():
         raise UsageError(f"explain: PID: expected a process id (a number), got {args.pid!r}")
     explanation = explain_pid(int(args.pid))
-    print(json.dumps(explanation.to_json(), indent=2) if args.json else render_text(explanation))
+    try:
+        print(json.dumps(explanation.to_json(), indent=2) if args.json else render_text(explanation), flush=True)
+    except BrokenPipeError:  # `explain PID | head`: the reader left, which is fine
+        sys.stdout = open(os.devnull, "w")
     return 0
 
 

@@ -18,3 +18,13 @@ class ModePicked(Message):
         super().__init__()
         self.workload = workload
         self.mode = mode
+
+
+class ExplanationRead(Message):
+    """An explain worker finished reading a process: its explanation, or the one line saying why not."""
+
+    def __init__(self, pid: int, explanation: object | None, error: str | None) -> None:
+        super().__init__()
+        self.pid = pid
+        self.explanation = explanation  # tui.core.explain.Explanation
+        self.error = error

@@ -58,6 +58,7 @@ free for the kernel to take *when it needs it* (under pressure), not before. Wit
 | `p` / `P` | apply / release memory pressure (a cgroup limit) — makes the kernel take LazyFree pages |
 | `space` | pause / resume the **view**; sampling continues and the history keeps filling |
 | `r` | restart the focused workload (new pid) |
+| `e` | explain the focused process: where its RSS is, who holds it, the knob (reads smaps once; `r` again) |
 | `tab` / `shift+tab` | focus the next / previous workload (the chart follows) |
 | `?` | this screen |
 | `q` | quit; every workload is stopped |
