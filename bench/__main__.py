@@ -23,6 +23,7 @@ BENCHMARKS = {
     5: ("bench.latency", "release -> screen latency"),
     6: ("bench.soak", "dashboard RSS after an accelerated hour"),
     7: ("bench.pagemap", "pagemap read per GiB (heap map)"),
+    8: ("bench.explain", "one explain of a 1 GiB process"),
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 
