@@ -89,7 +89,7 @@ def explain_main(args: argparse.Namespace) -> int:
 
     from tui.core.explain import explain_pid, render_text
 
-    if not args.pid.isdigit():
+    if not (args.pid.isascii() and args.pid.isdigit() and len(args.pid) <= 10):
         raise UsageError(f"explain: PID: expected a process id (a number), got {args.pid!r}")
     explanation = explain_pid(int(args.pid))
     try:

@@ -46,8 +46,9 @@ def _free_pid() -> int:
     return pid
 
 
-def test_not_a_number():
-    _one_line_exit_2(_explain_cli("12ab"), "explain: PID", "a number", "'12ab'")
+@pytest.mark.parametrize("pid", ["12ab", "-3", "1.5", "²", "9" * 5000])
+def test_not_a_number(pid):
+    _one_line_exit_2(_explain_cli(pid), "explain: PID", "a number")
 
 
 def test_not_alive():
