@@ -33,6 +33,14 @@ class Rollup:
     def swap_bytes(self) -> int:
         return self.fields["Swap"]
 
+    @property
+    def anon_huge_bytes(self) -> int:
+        return self.fields.get("AnonHugePages", 0)
+
+    @property
+    def footprint_bytes(self) -> int:
+        return self.rss_bytes - self.lazyfree_bytes
+
 
 def read_smaps_rollup(pid: int) -> Rollup | None:
     """The kernel's figures for `pid`, or None when the process is gone."""

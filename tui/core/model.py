@@ -13,6 +13,7 @@ class KernelMemory:
     anon_bytes: int
     lazyfree_bytes: int
     swap_bytes: int
+    anon_huge_bytes: int = 0  # AnonHugePages: anonymous memory in transparent huge pages (part of RSS)
 
     @property
     def footprint_bytes(self) -> int:

@@ -19,19 +19,19 @@ PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 # The once-a-second read is skipped while the process has not run at all: only the process itself can
 # MADV_FREE or re-touch its pages, and what the kernel does on its own (reclaim, swap-out) moves RSS.
 ROLLUP_MAX_AGE_S = 1.0
-_ROLLUP_FIELDS = re.compile(rb"^(Rss|Anonymous|LazyFree|Swap):\s+(\d+) kB", re.M)
+_ROLLUP_FIELDS = re.compile(rb"^(Rss|Anonymous|LazyFree|AnonHugePages|Swap):\s+(\d+) kB", re.M)
 
 # callback(pid, t_s, memory): memory is None once the process is gone (then the pid is forgotten).
 SampleCallback = Callable[[int, float, "KernelMemory | None"], None]
 
 
 def parse_smaps_rollup(text: bytes) -> KernelMemory | None:
-    """Rss, Anonymous, LazyFree and Swap (bytes) from smaps_rollup; None when empty (a zombie has no mm)."""
+    """Rss, Anonymous, LazyFree, Swap and AnonHugePages (bytes) from smaps_rollup; None when empty (a zombie has no mm)."""
     fields = {name: int(kib) * 1024 for name, kib in _ROLLUP_FIELDS.findall(text)}
     if b"Rss" not in fields:
         return None
     return KernelMemory(fields[b"Rss"], fields.get(b"Anonymous", 0), fields.get(b"LazyFree", 0),
-                        fields.get(b"Swap", 0))
+                        fields.get(b"Swap", 0), fields.get(b"AnonHugePages", 0))
 
 
 def parse_statm_rss_pages(text: bytes) -> int | None:
