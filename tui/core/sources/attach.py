@@ -67,24 +67,24 @@ def default_name(pid: int) -> str:
     return f"{comm}-{pid}" if comm else f"pid-{pid}"
 
 
-def check_pid(pid: int) -> None:
-    """Raise a one-line UsageError unless we may read the process's memory figures."""
+def check_pid(pid: int, command: str = "attach") -> None:
+    """Raise a one-line UsageError (naming `command`) unless we may read the process's memory figures."""
     if pid <= 0:
-        raise UsageError(f"attach: {pid}: expected a process id above 0")
+        raise UsageError(f"{command}: {pid}: expected a process id above 0")
     path = f"/proc/{pid}/smaps_rollup"
     try:
         with open(path, "rb") as f:
             memory = parse_smaps_rollup(f.read())
     except (FileNotFoundError, ProcessLookupError):
-        raise UsageError(f"attach: no process with pid {pid}") from None
+        raise UsageError(f"{command}: no process with pid {pid}") from None
     except PermissionError:
         comm = _read_comm(pid)
         who = f"pid {pid} ({comm})" if comm else f"pid {pid}"
-        raise UsageError(f"attach: {who}: may not read {path} (EPERM): run as its user or as root") from None
+        raise UsageError(f"{command}: {who}: may not read {path} (EPERM): run as its user or as root") from None
     except OSError as error:
-        raise UsageError(f"attach: pid {pid}: cannot read {path}: {error.strerror}") from None
+        raise UsageError(f"{command}: pid {pid}: cannot read {path}: {error.strerror}") from None
     if memory is None:
-        raise UsageError(f"attach: pid {pid} has no user memory to watch (a kernel thread or a zombie)")
+        raise UsageError(f"{command}: pid {pid} has no user memory to watch (a kernel thread or a zombie)")
 
 
 def _target(pid: int, name: str) -> Target:
@@ -95,23 +95,24 @@ def _target(pid: int, name: str) -> Target:
     return Target(pid, name, detected.go_madvise or madvise_hint(pid), label)
 
 
-def resolve_targets(pids: Sequence[int], names: Sequence[str] | None = None) -> tuple[Target, ...]:
+def resolve_targets(pids: Sequence[int], names: Sequence[str] | None = None,
+                    command: str = "attach") -> tuple[Target, ...]:
     """Check every pid and name; `names[i]` names `pids[i]` (fewer names: the rest get `comm-PID`)."""
     names = list(names or ())
     if len(names) > len(pids):
-        raise UsageError(f"attach: --name: {len(names)} names for {len(pids)} pids (one --name per pid, in order)")
+        raise UsageError(f"{command}: --name: {len(names)} names for {len(pids)} pids (one --name per pid, in order)")
     if len(set(pids)) != len(pids):
-        raise UsageError("attach: each pid once, please (a pid was given twice)")
+        raise UsageError(f"{command}: each pid once, please (a pid was given twice)")
     targets = []
     for i, pid in enumerate(pids):
-        check_pid(pid)
+        check_pid(pid, command)
         name = names[i] if i < len(names) else default_name(pid)
         if not _NAME.match(name):
-            raise UsageError(f"attach: --name {name!r}: expected lowercase letters, digits, '_' or '-'")
+            raise UsageError(f"{command}: --name {name!r}: expected lowercase letters, digits, '_' or '-'")
         targets.append(_target(pid, name))
     taken = [t.name for t in targets]
     if len(set(taken)) != len(taken):
-        raise UsageError(f"attach: --name: names must be unique, got {', '.join(taken)}")
+        raise UsageError(f"{command}: --name: names must be unique, got {', '.join(taken)}")
     return tuple(targets)
 
 
@@ -182,8 +183,9 @@ class AttachLab:
     def __init__(self, pids: Sequence[int], *, names: Sequence[str] | None = None,
                  traces: Sequence[TraceSource] | None = None, sample_interval_s: float = DEFAULT_INTERVAL_S,
                  history_samples: int = DEFAULT_HISTORY_SAMPLES, clock: Callable[[], float] = time.monotonic,
-                 backlog_bytes: int | None = None, notify: Callable[[], None] | None = None) -> None:
-        self.targets = resolve_targets(pids, names)
+                 backlog_bytes: int | None = None, notify: Callable[[], None] | None = None,
+                 command: str = "attach") -> None:
+        self.targets = resolve_targets(pids, names, command)  # `command` names the CLI command in errors
         traces = list(traces or ())
         if len(traces) > len(self.targets):
             raise UsageError(f"attach: --trace: {len(traces)} traces for {len(self.targets)} pids (one per pid, in order)")
