@@ -611,10 +611,14 @@ def create_app(config: Any, system_info: SystemInfo | None = None, lab_factory: 
 def run_dashboard(args: Any) -> int:
     """`madvise-lab [run]`: load the config (errors exit 2 via the CLI), start the lab, run the app, stop the lab."""
     from tui.core.config import load_config
+    from tui.core.export import start_metrics
 
     config = load_config(getattr(args, "config", None))
+    metrics = start_metrics("run: --metrics", getattr(args, "metrics", None))  # a taken port exits 2 before the app
     app = create_app(config)
     lab = app.lab
+    if metrics is not None:
+        metrics.attach(lab)
 
     # until the app's own handlers are in place (and after it returns), a signal still stops the lab
     def stop_and_exit(signum: int, _frame: Any) -> None:
@@ -626,6 +630,8 @@ def run_dashboard(args: Any) -> int:
         result = app.run()
     finally:
         lab.stop()
+        if metrics is not None:
+            metrics.stop()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     return int(result or 0)

@@ -48,12 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="start the dashboard (the default command)", description=RUN_KEYS,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("--config", metavar="FILE", dest="sub_config", help="config file (as the top-level --config)")
+    run.add_argument("--metrics", metavar="[HOST:]PORT", help="also serve Prometheus metrics of the workloads")
     record = sub.add_parser("record", help="run the workloads headless and write CSV, trace and summary files")
     record.add_argument("--config", metavar="FILE", dest="sub_config", help="config file (as the top-level --config)")
     record.add_argument("--duration", required=True, metavar="DURATION", help="how long to record, e.g. 60s")
     record.add_argument("--out", required=True, metavar="DIR", help="directory for samples.csv, trace.log, ...")
     record.add_argument("--plot", metavar="FILE", help="also draw a chart to FILE.png or FILE.svg")
     record.add_argument("--sample-interval", metavar="DURATION", help="override the config's sample_interval")
+    record.add_argument("--metrics", metavar="[HOST:]PORT", help="also serve Prometheus metrics of the workloads")
     check = sub.add_parser("check", help="print what this machine allows (madvise flags, cgroups, Go, ...)")
     check.add_argument("--json", action="store_true", help="machine-readable output")
     check.add_argument("--config", metavar="FILE", dest="sub_config",
@@ -63,7 +65,18 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("pid", metavar="PID", help="the process to explain")
     explain.add_argument("--json", action="store_true", help="one JSON object instead of the report")
     _add_watch_commands(sub)
+    _add_export_command(sub)
     return parser
+
+
+def _add_export_command(sub: argparse._SubParsersAction) -> None:
+    """export (tui/core/export.py, which holds the defaults: prometheus_client loads only for this command)."""
+    export = sub.add_parser("export", help="serve Prometheus metrics (RSS, LazyFree, footprint) of running processes")
+    export.add_argument("pids", nargs="+", type=int, metavar="PID", help="process ids to export")
+    export.add_argument("--listen", metavar="[HOST:]PORT",
+                        help="address of /metrics (default: 127.0.0.1:9464, loopback only)")
+    export.add_argument("--name", action="append", metavar="NAME", help="the workload label of the n-th PID")
+    export.add_argument("--interval", metavar="DURATION", help="how often each process is sampled (default: 1s)")
 
 
 def _add_watch_commands(sub: argparse._SubParsersAction) -> None:
@@ -123,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
             from tui import watch
 
             return watch.run_attach(args) if command == "attach" else watch.run_replay(args)
+        if command == "export":
+            from tui.core.export import export_main
+
+            return export_main(args)
         if command == "serve":
             from tui.serve import serve_main
 

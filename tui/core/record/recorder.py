@@ -174,12 +174,13 @@ class Recorder:
     """Runs a Lab for `duration_s` and writes what it saw; usable in-process (tests) and from the CLI."""
 
     def __init__(self, config: Any, out_dir: Path, duration_s: float, plot_path: str | None = None,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, metrics: Any = None) -> None:
         self.config = config
         self.out_dir = out_dir
         self.duration_s = duration_s
         self.plot_path = plot_path
         self.progress = progress
+        self.metrics = metrics  # a bound MetricsServer (--metrics): it serves the Lab once there is one
         self.summary = SummaryBuilder(tuple(config.names))
         self.stopped_early = False
         self._messages: queue.SimpleQueue = queue.SimpleQueue()
@@ -201,6 +202,8 @@ class Recorder:
         from tui.core.sources.live import Lab
 
         self.lab = Lab(self.config, on_message=self._on_message)
+        if self.metrics is not None:
+            self.metrics.attach(self.lab)
         poll_sleep_s = max(0.005, min(0.05, self.config.sample_interval_s / 2))
         try:
             self.lab.start()
@@ -313,9 +316,16 @@ def record_main(args: Any) -> int:
     if interval_s is not None:
         config = dataclasses.replace(config, sample_interval_s=interval_s)
     check_writable(out_dir, args.plot)
-    recorder = Recorder(config, out_dir, duration_s, args.plot, Progress(duration_s))
-    with _StopFlag() as stop:
-        result = recorder.run(stop)
+    from tui.core.export import start_metrics
+
+    metrics = start_metrics("record: --metrics", getattr(args, "metrics", None))
+    recorder = Recorder(config, out_dir, duration_s, args.plot, Progress(duration_s), metrics)
+    try:
+        with _StopFlag() as stop:
+            result = recorder.run(stop)
+    finally:
+        if metrics is not None:
+            metrics.stop()
     print(format_table(result))
     if recorder.stopped_early:
         print(f"stopped early at {result['duration_s']:.1f}s; files are complete", file=sys.stderr)
