@@ -239,7 +239,7 @@ def parse_interval(where: str, text: str) -> float:
 
 def export_main(args: Any) -> int:
     """`madvise-lab export PID...`: the attach source driven by a headless poll loop until SIGTERM/SIGINT."""
-    from tui.core.attach import AttachLab
+    from tui.core.sources.attach import AttachLab
 
     interval_s = parse_interval("export: --interval", args.interval or DEFAULT_INTERVAL)
     listen = args.listen or DEFAULT_LISTEN
