@@ -50,7 +50,7 @@ def test_a_target_that_exits_goes_up_0_and_the_exporter_keeps_serving(signum):
         alive = {"workload": "staying", "pid": str(staying.pid)}
         before = wait_for(lambda: (m := scrape(port)) and value(m, "madvise_up", **gone) == 1
                           and value(m, "madvise_up", **alive) == 1 and m, "both targets up")
-        leaving.stdin.close()
+        leaving.kill()  # SIGKILL: no interpreter teardown that could shrink it while still sampled
         leaving.wait(timeout=10)
         after = wait_for(lambda: (m := scrape(port)) and value(m, "madvise_up", **gone) == 0 and m, "madvise_up 0")
         assert value(after, "madvise_up", **alive) == 1
