@@ -75,8 +75,8 @@ def test_record_metrics_serves_the_workloads_figures(tmp_path):
                 stats = [event["message"] for event in map(json.loads, events) if event.get("workload") == "lazy"
                          and event.get("message", {}).get("type") == "stats"]
             scraped = scrape(port)
-            return stats and all(value(scraped, f"madvise_{key}_bytes", **labels) == stats[-1][key]
-                                 for key in ("heap_inuse", "heap_idle", "heap_released"))
+            return stats and all(value(scraped, f"madvise_{key}", **labels) == stats[-1][key]
+                                 for key in ("heap_inuse_bytes", "heap_idle_bytes", "heap_released_bytes"))
         wait_for(same_as_the_workloads_own_stats, "the scraped heap figures to equal the last stats message")
     finally:
         record.send_signal(signal.SIGINT)
