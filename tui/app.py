@@ -615,7 +615,12 @@ def run_dashboard(args: Any) -> int:
 
     config = load_config(getattr(args, "config", None))
     metrics = start_metrics("run: --metrics", getattr(args, "metrics", None))  # a taken port exits 2 before the app
-    app = create_app(config)
+    try:
+        app = create_app(config)
+    except BaseException:
+        if metrics is not None:
+            metrics.stop()
+        raise
     lab = app.lab
     if metrics is not None:
         metrics.attach(lab)

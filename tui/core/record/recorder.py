@@ -315,12 +315,13 @@ def record_main(args: Any) -> int:
     config = load_config(getattr(args, "config", None))
     if interval_s is not None:
         config = dataclasses.replace(config, sample_interval_s=interval_s)
-    check_writable(out_dir, args.plot)
     from tui.core.export import start_metrics
 
+    # bound before --out is created: a taken port leaves nothing behind
     metrics = start_metrics("record: --metrics", getattr(args, "metrics", None))
-    recorder = Recorder(config, out_dir, duration_s, args.plot, Progress(duration_s), metrics)
     try:
+        check_writable(out_dir, args.plot)
+        recorder = Recorder(config, out_dir, duration_s, args.plot, Progress(duration_s), metrics)
         with _StopFlag() as stop:
             result = recorder.run(stop)
     finally:
