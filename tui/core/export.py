@@ -36,7 +36,7 @@ class MetricSpec:
     kind: str  # gauge or counter
     help: str
     part: str  # kernel, heap, mode, up
-    read: Callable[[Any], float] | None = None
+    read: Callable[[Any], float] = float  # kernel and heap parts: the figure; mode and up are set by the collector
 
 
 def _kernel(attribute: str) -> Callable[[KernelMemory], float]:
@@ -82,7 +82,8 @@ METRIC_NAMES = tuple(f"{m.name}_total" if m.kind == "counter" else m.name for m 
 class Source(Protocol):
     """What the collector reads: any source with the Lab facade (Lab, AttachLab)."""
 
-    names: Sequence[str]
+    @property
+    def names(self) -> Sequence[str]: ...
 
     def series(self, name: str) -> Any: ...  # .latest: the last Sample applied by poll(), or None
 
@@ -106,8 +107,9 @@ class SourceCollector:
             labels = (*LABELS, "mode") if spec.part == "mode" else LABELS
             family_type = CounterMetricFamily if spec.kind == "counter" else GaugeMetricFamily
             families[spec.name] = family_type(spec.name, spec.help, labels=labels)
-        for name in (source.names if source is not None else ()):
-            self._add_target(families, name, source.status(name), source.series(name).latest)
+        if source is not None:
+            for name in source.names:
+                self._add_target(families, name, source.status(name), source.series(name).latest)
         yield from families.values()
 
     @staticmethod
