@@ -64,3 +64,19 @@ JAVA_CHILD = textwrap.dedent("""
         }
     }
 """)
+
+# A Python process that names a touched 16 MiB anonymous mapping with prctl(PR_SET_VMA_ANON_NAME); it says
+# "named", or "unnamed ERRNO" where the kernel lacks CONFIG_ANON_VMA_NAME.
+NAMED_CHILD = textwrap.dedent("""
+    import ctypes, mmap, sys
+    SIZE = 16 << 20
+    libc = ctypes.CDLL(None, use_errno=True)
+    m = mmap.mmap(-1, SIZE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    m.write(b"x" * SIZE)
+    base = ctypes.addressof(ctypes.c_char.from_buffer(m))
+    PR_SET_VMA, PR_SET_VMA_ANON_NAME = 0x53564D41, 0
+    done = libc.prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, ctypes.c_ulong(base), ctypes.c_ulong(SIZE),
+                      ctypes.c_char_p(b"lab cache"))
+    print("named" if done == 0 else f"unnamed {ctypes.get_errno()}", flush=True)
+    sys.stdin.readline()
+""")

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from explain_children import JAVA_CHILD, MALLOC_CHILD, NODE_CHILD, THP_CHILD
+from explain_children import JAVA_CHILD, MALLOC_CHILD, NAMED_CHILD, NODE_CHILD, THP_CHILD
 from explain_support import JEMALLOC, MiB, assert_matches_proc, python_child, wait_for_smaps, wait_settled
 
 from kernel_truth import read_smaps, smaps_total
@@ -76,6 +76,25 @@ def test_jemalloc_muzzy_pages_are_lazyfree(spawn):
     assert sum(c["lazyfree_bytes"] for c in categories.values()) == explanation.lazyfree_bytes
 
 
+@pytest.mark.parametrize("library, allocator, knobs", [
+    ("/usr/lib/x86_64-linux-gnu/libmimalloc.so.2", "mimalloc", ("MIMALLOC_PURGE_DELAY", "MIMALLOC_PURGE_DECOMMITS")),
+    ("/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4", "tcmalloc", ("TCMALLOC_RELEASE_RATE",
+                                                                         "ReleaseFreeMemory")),
+])
+def test_mimalloc_and_tcmalloc_preloaded(spawn, library, allocator, knobs):
+    if not os.path.exists(library):
+        pytest.fail(f"{library} missing: CI installs libmimalloc2.0 and libtcmalloc-minimal4")
+    child = spawn(python_child(MALLOC_CHILD.format(blocks=BLOCKS)), {"LD_PRELOAD": library})
+    child.expect("freed")
+    explanation = explain_pid(child.pid)
+    assert_matches_proc(explanation, child.pid)
+    assert (explanation.runtime, explanation.allocator) == ("cpython", allocator)
+    assert f"held by {allocator}" in explanation.verdict  # what it still holds, freed or not, is its to return
+    for knob in knobs:
+        assert knob in " ".join(explanation.advice)
+    assert any(allocator in item for item in explanation.unknowable)
+
+
 @pytest.fixture(scope="module")
 def go_binary() -> str:
     try:
@@ -138,6 +157,19 @@ def test_transparent_huge_pages(spawn):
     assert explanation.thp_mode.startswith(mode)
     thp = [item for item in explanation.advice if "transparent huge pages" in item]
     assert thp and f"THP mode `{mode}" in thp[0] and "glibc.malloc.hugetlb" in thp[0]
+
+
+def test_named_anonymous_mapping(spawn):
+    child = spawn(python_child(NAMED_CHILD))
+    said = child.proc.stdout.readline().strip()
+    if said != "named":
+        pytest.skip(f"this kernel cannot name anonymous mappings (prctl PR_SET_VMA: errno {said.split()[-1]}; "
+                    "needs CONFIG_ANON_VMA_NAME)")
+    explanation = explain_pid(child.pid)
+    assert_matches_proc(explanation, child.pid)
+    named = sum(e.get("Rss") for e in read_smaps(child.pid) if e.path == "[anon:lab cache]")
+    assert named >= 16 * MiB
+    assert explanation.to_json()["categories"]["[anon:lab cache]"] == pytest.approx(named, rel=0.01)
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")

@@ -195,8 +195,9 @@ def _verdict(detected: Detected, totals: Totals, categories: tuple[Category, ...
               "go": "the Go runtime", "jvm": "the JVM"}.get(detected.allocator, "an unknown allocator")
     if anon >= rss / 2:
         footprint = "none of it is LazyFree" if not totals.lazyfree_bytes else f"{mib(totals.lazyfree_bytes)} LazyFree"
-        return (f"{mib(anon)} of RSS ({_share(anon, rss)}) is anonymous memory held by {holder}, most in "
-                f"{biggest.name} ({mib(biggest.rss_bytes)}); {footprint}, so only the allocator can give it back.")
+        return (f"{mib(anon)} of RSS ({_share(anon, rss)}) is anonymous memory held by {holder}, "
+                f"{mib(biggest.rss_bytes)} of it in {biggest.name}; {footprint}, so only the allocator can give it "
+                "back.")
     if biggest.name in (cat.CODE, cat.FILES):
         return (f"Most of RSS is {biggest.name} ({mib(biggest.rss_bytes)}, {_share(biggest.rss_bytes, rss)}): "
                 "file pages the kernel can drop and read again when clean, not the allocator's to give back.")
