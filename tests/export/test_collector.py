@@ -85,11 +85,15 @@ def test_a_gone_process_is_up_0_with_its_last_figures_until_a_restart_replaces_i
     assert not [key for key in metrics if ("pid", "41") in key[1]]
 
 
-def test_nothing_to_name_yet_exports_no_series():
+def test_a_target_appears_with_its_first_sample():
     source = FakeSource()
     source.put(WorkloadStatus("w", None, "starting", None, "MADV_FREE"))
     assert not _scrape(source)
     assert not _scrape(None)
+    source.put(WorkloadStatus("w", 41, "running", None, "MADV_FREE"))
+    assert not _scrape(source)
+    source.put(WorkloadStatus("w", 41, "exited", 1, "MADV_FREE"))  # gone before its first sample
+    assert _scrape(source) == {("madvise_up", (("pid", "41"), ("workload", "w"))): 0}
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -115,8 +115,8 @@ class SourceCollector:
     @staticmethod
     def _add_target(families: dict[str, Any], name: str, status: WorkloadStatus, latest: Sample | None) -> None:
         pid = latest.pid if latest is not None else status.pid
-        if pid is None:
-            return  # not spawned yet: nothing to name it by
+        if pid is None or (latest is None and status.state != "exited"):
+            return  # a target appears with its first sample: never `up 1` without the figures beside it
         # A restarted workload has a new pid: the old pid's figures are a gone process's (up 0) until its first sample.
         alive = status.state != "exited" and status.pid == pid
         labels = (name, str(pid))
