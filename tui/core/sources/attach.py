@@ -13,6 +13,7 @@ from typing import Callable, Sequence, Union
 from tui.core.golang import trace as gotrace
 from tui.core.errors import UsageError
 from tui.core.explain.report import quick_detect
+from tui.core.heapmap import HeapMap, HeapMapReader
 from tui.core.model import HeapStats, KernelMemory, LabUpdate, Marker, Sample, TraceLine, WorkloadStatus
 from tui.core.kernel.sampler import Sampler, parse_smaps_rollup
 from tui.core.series import Series
@@ -205,6 +206,7 @@ class AttachLab:
         self._backlog_bytes = backlog_bytes
         self.on_change = notify  # called from our threads when poll() has news (the app's lab_notify)
         self._stopped = threading.Event()
+        self._heapmaps = HeapMapReader()
 
     # -- threads: only queue immutable values --------------------------------------------------------
     def _notify(self) -> None:
@@ -249,6 +251,7 @@ class AttachLab:
         self._sampler.stop()
         for follower in self._followers:
             follower.stop()
+        self._heapmaps.close()
 
     def t_s(self) -> float:
         """Seconds since we attached."""
@@ -259,6 +262,10 @@ class AttachLab:
 
     def status(self, name: str) -> WorkloadStatus:
         return self._statuses[name]
+
+    def heapmap(self, name: str, force: bool = False) -> HeapMap | None:
+        """The kernel's side only (we do not know the runtime's spans): the largest anonymous mappings."""
+        return self._heapmaps.read(name, self._statuses[name].pid, self.t_s(), None, force=force)
 
     def poll(self) -> LabUpdate:
         """Drain what the sampler and trace followers queued; apply it to the series."""
