@@ -23,7 +23,7 @@ def story_map():
     codes_a = bytes([PRESENT]) * pages
     codes_b = bytes([ABSENT]) * (pages // 2) + bytes([PRESENT, ABSENT]) * (pages // 8) + bytes([PRESENT]) * (pages // 4)
     return build(42.0, "free", "spans", [Region(0x7F0000000000, arena, runs_a), Region(0x7F0004000000, arena, runs_b)],
-                 [codes_a, codes_b], cell_bytes=64 * 1024, page_bytes=PAGE)
+                 [codes_a, codes_b], cell_bytes=64 * 1024, page_bytes=PAGE, method="scan")
 
 
 class MapApp(App):
@@ -35,7 +35,7 @@ class MapApp(App):
         yield HeapMapView(id="map")
 
     def on_mount(self) -> None:
-        self.query_one(HeapMapView).show(self.heap_map, method="scan")
+        self.query_one(HeapMapView).show(self.heap_map)
 
 
 def test_heap_map_snapshot(snap_compare):

@@ -61,6 +61,7 @@ class HeapMap:
     cell_bytes: int
     arenas: tuple[ArenaCells, ...]
     note: str = ""
+    method: str = ""  # how pagemap was read: "scan" (PAGEMAP_SCAN) or "read" (pread)
     pages: dict[str, int] = field(default_factory=dict)  # totals by state (every STATES key)
 
     def __post_init__(self) -> None:
@@ -92,7 +93,7 @@ class HeapMap:
                 cells.append(tuple(sum(column) for column in zip(*group)))
             arenas.append(ArenaCells(arena.addr, arena.n_bytes, tuple(cells)))
         return HeapMap(self.t_s, self.workload, self.source, self.page_bytes, self.cell_bytes * factor,
-                       tuple(arenas), self.note, self.pages)
+                       tuple(arenas), self.note, self.method, self.pages)
 
     def fitted(self, columns: int, rows: int) -> "HeapMap":
         """Merged by the smallest power of two that fits the area (each arena starting a row when it can)."""
@@ -105,7 +106,7 @@ class HeapMap:
     def to_record(self) -> dict[str, Any]:
         """One heapmap.jsonl object (t_s and workload are the caller's)."""
         return {"page_bytes": self.page_bytes, "pages": {k: self.pages[k] for k in RECORDED_STATES},
-                "cell_bytes": self.cell_bytes, "source": self.source, "note": self.note,
+                "cell_bytes": self.cell_bytes, "source": self.source, "note": self.note, "pagemap": self.method,
                 "states": list(STATES),
                 "cells": [{"addr": a.addr, "bytes": a.n_bytes, "counts": [list(c) for c in a.cells]}
                           for a in self.arenas]}
@@ -124,7 +125,7 @@ class HeapMap:
                 cells.append(tuple(cell))
             arenas.append(ArenaCells(int(arena["addr"]), int(arena["bytes"]), tuple(cells)))
         return cls(float(obj["t_s"]), str(obj["workload"]), str(obj.get("source", "spans")), int(obj["page_bytes"]),
-                   int(obj["cell_bytes"]), tuple(arenas), str(obj.get("note", "")))
+                   int(obj["cell_bytes"]), tuple(arenas), str(obj.get("note", "")), str(obj.get("pagemap", "")))
 
 
 def rows_needed(cells_per_arena: Sequence[int], columns: int) -> int:
@@ -155,7 +156,7 @@ def span_map_from_message(data: dict[str, Any], t_s: float) -> SpanMap:
 
 
 def build(t_s: float, workload: str, source: str, regions: Iterable[Region], codes: Sequence[bytes],
-          cell_bytes: int, page_bytes: int = PAGE_BYTES, note: str = "") -> HeapMap:
+          cell_bytes: int, page_bytes: int = PAGE_BYTES, note: str = "", method: str = "") -> HeapMap:
     """Count each cell's pages by state: region runs give the runtime's state, `codes` (one per page) residency."""
     if cell_bytes % page_bytes:
         raise ValueError(f"cell_bytes {cell_bytes} is not a multiple of the page size {page_bytes}")
@@ -176,7 +177,7 @@ def build(t_s: float, workload: str, source: str, regions: Iterable[Region], cod
                 cell[base + 1] += stop - page - present  # swapped counts as absent: not in RAM
                 page = stop
         arenas.append(ArenaCells(region.addr, region.n_bytes, tuple(tuple(c) for c in cells)))
-    return HeapMap(t_s, workload, source, page_bytes, cell_bytes, tuple(arenas), note)
+    return HeapMap(t_s, workload, source, page_bytes, cell_bytes, tuple(arenas), note, method)
 
 
 class HeapMapReader:
@@ -239,7 +240,7 @@ class HeapMapReader:
             self.forget(workload)
             return None
         cell_bytes = choose_cell_bytes([r.n_bytes for r in regions], *grid)
-        return build(t_s, workload, source, regions, codes, cell_bytes, note=note)
+        return build(t_s, workload, source, regions, codes, cell_bytes, note=note, method=reader.method)
 
     def forget(self, workload: str) -> None:
         reader = self._readers.pop(workload, None)

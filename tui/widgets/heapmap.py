@@ -85,16 +85,15 @@ class HeapMapView(Widget):
         super().__init__(id=id)
         self.heap_map: HeapMap | None = None
         self.message = "no heap map yet"
-        self.method: str | None = None
         self.draw_count = 0
         self._key: object = None
         self._lines: list[Strip] = []
 
-    def show(self, heap_map: HeapMap | None, message: str = "", method: str | None = None) -> None:
-        """The map to draw (or None and why not); `method` is how pagemap was read (scan or read)."""
-        if heap_map is self.heap_map and message == self.message and method == self.method:
+    def show(self, heap_map: HeapMap | None, message: str = "") -> None:
+        """The map to draw, or None and why not."""
+        if heap_map is self.heap_map and (message or self.message) == self.message:
             return
-        self.heap_map, self.message, self.method = heap_map, message or self.message, method
+        self.heap_map, self.message = heap_map, message or self.message
         self.draw_count += 1
         self.refresh()
 
@@ -129,8 +128,8 @@ class HeapMapView(Widget):
         parts = [Segment(scale_text(heap_map.cell_bytes), _BOLD),
                  Segment(f" · {len(heap_map.arenas)} {'mappings' if heap_map.source == 'kernel' else 'arenas'}, "
                          f"{mib(heap_map.n_bytes)} · {what}", _DIM)]
-        if self.method:
-            parts.append(Segment(f" · pagemap via {'PAGEMAP_SCAN' if self.method == 'scan' else 'pread'}", _DIM))
+        if heap_map.method:
+            parts.append(Segment(f" · pagemap via {'PAGEMAP_SCAN' if heap_map.method == 'scan' else 'pread'}", _DIM))
         lines = [Strip(parts).crop(0, width).adjust_cell_length(width)]
         if heap_map.note:
             lines.append(Strip([Segment(heap_map.note, _DIM)]).crop(0, width).adjust_cell_length(width))
