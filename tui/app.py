@@ -187,12 +187,15 @@ class MadviseLabApp(App[int]):
         try:
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGHUP):
-                loop.add_signal_handler(signum, self._quit_from_signal)
+                loop.add_signal_handler(signum, self._quit_from_signal, signum)
         except (RuntimeError, NotImplementedError, ValueError):
             pass  # not the main thread (e.g. tests): the caller's finally still stops the lab
 
-    def _quit_from_signal(self) -> None:
+    def _quit_from_signal(self, signum: int = signal.SIGTERM) -> None:
+        from tui.terminal import exit_if_still_running
+
         self.stop_lab()
+        exit_if_still_running(128 + signum)  # a dead terminal must not keep us (tui/terminal.py)
         self.exit(0)
 
     # ── notifications and polling ───────────────────────────────────────────
@@ -625,12 +628,16 @@ def run_dashboard(args: Any) -> int:
     if metrics is not None:
         metrics.attach(lab)
 
+    from tui.terminal import exit_if_still_running, guard_terminal_writer
+
     # until the app's own handlers are in place (and after it returns), a signal still stops the lab
     def stop_and_exit(signum: int, _frame: Any) -> None:
         lab.stop()
+        exit_if_still_running(128 + signum)
         raise SystemExit(128 + signum)
 
     previous = {signum: signal.signal(signum, stop_and_exit) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    guard_terminal_writer()
     try:
         result = app.run()
     finally:

@@ -93,11 +93,15 @@ class ReplayApp(WatchApp):
 
 def _run(app: MadviseLabApp, lab: Any) -> int:
     """Run the app; SIGTERM/SIGHUP before the app's own handlers still stop the lab."""
+    from tui.terminal import exit_if_still_running, guard_terminal_writer
+
     def stop_and_exit(signum: int, _frame: Any) -> None:
         lab.stop()
+        exit_if_still_running(128 + signum)
         raise SystemExit(128 + signum)
 
     previous = {signum: signal.signal(signum, stop_and_exit) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    guard_terminal_writer()
     try:
         return int(app.run() or 0)
     finally:
