@@ -61,17 +61,18 @@ def wait_for_smaps(pid: int, predicate, what: str, timeout_s: float = 20.0):
         time.sleep(0.05)
 
 
-def wait_settled(pid: int, timeout_s: float = 30.0) -> None:
-    """Until RSS holds still (within 0.2 % over half a second): a JVM or Node keeps growing for a while after start."""
+def wait_settled(pid: int, field: str = "Rss", timeout_s: float = 30.0) -> None:
+    """Until `field` holds still (within 0.2 % over half a second): a JVM or Node keeps growing for a while after
+    start, jemalloc's background thread keeps moving dirty pages to muzzy ones."""
     deadline = time.monotonic() + timeout_s
-    last = smaps_total(read_smaps(pid), "Rss")
+    last = smaps_total(read_smaps(pid), field)
     while time.monotonic() < deadline:
         time.sleep(0.5)
-        now = smaps_total(read_smaps(pid), "Rss")
+        now = smaps_total(read_smaps(pid), field)
         if abs(now - last) <= 0.002 * last:
             return
         last = now
-    raise AssertionError(f"pid {pid}: RSS did not settle within {timeout_s}s")
+    raise AssertionError(f"pid {pid}: {field} did not settle within {timeout_s}s")
 
 
 def assert_matches_proc(explanation, pid: int) -> None:

@@ -64,6 +64,7 @@ def test_jemalloc_muzzy_pages_are_lazyfree(spawn):
     child = spawn(python_child(MALLOC_CHILD.format(blocks=BLOCKS)), env)
     child.expect("freed")
     wait_for_smaps(child.pid, lambda e: smaps_total(e, "LazyFree") >= 150 * MiB, "jemalloc's muzzy pages")
+    wait_settled(child.pid, "LazyFree")  # the background thread may still be purging the last dirty pages
     explanation = explain_pid(child.pid)
     assert_matches_proc(explanation, child.pid)
     assert (explanation.runtime, explanation.allocator) == ("cpython", "jemalloc")
