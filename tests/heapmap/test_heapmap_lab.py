@@ -118,8 +118,13 @@ def test_after_a_pressure_step_the_free_workloads_released_pages_go_absent(story
     page = 4096
     before = wait_released(run, "free")
     assert before.pages["released_resident"] * page >= RELEASE_BYTES - 4 * MiB
+    # the squeeze aims at footprint + margin from the latest sample: wait until the sampler has seen the LazyFree
+    run.until(lambda: lab.series("free").latest.kernel.lazyfree_bytes >= RELEASE_BYTES - 4 * MiB, 10, "LazyFree seen")
+    n_lines = len(run.lines)
     lab.pressure("free")
     run.until(lambda: any(m.kind == "pressure" and m.workload == "free" for m in run.markers), 20, "pressure result")
+    run.poll()
+    print("\n" + "\n".join(line.line for line in run.lines[n_lines:] if line.workload == "free"))
     after = lab.heapmap("free", force=True)
     own = own_released(run, "free")
     lazyfree = read_smaps_rollup(lab.status("free").pid).lazyfree_bytes
