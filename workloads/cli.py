@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
+from workloads.allocators import NATIVE_KINDS
 from workloads.options import OPTIONS, OPTIONS_BY_NAME, value_problem
 from workloads.units import format_duration, format_size
 
@@ -27,6 +29,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _default_text(option) -> str:
+    if option.default is None:
+        return "the allocator's own"
     if option.kind == "size":
         return format_size(option.default)
     if option.kind == "duration":
@@ -40,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="A Go-like heap on real private anonymous memory that releases idle pages with a switchable "
                     "madvise flag. Speaks JSON lines: messages on stdout, commands on stdin (docs/protocol.md).",
     )
+    parser.add_argument("--kind", default="python", choices=("python", *NATIVE_KINDS),
+                        help="python (the simulated Go heap) or a native allocator whose malloc/free hold real blocks "
+                             "(jemalloc, mimalloc and tcmalloc need LD_PRELOAD; run by hand, the workload sets it)")
     for option in OPTIONS:
         parser.add_argument(option.flag, dest=option.name, metavar=option.name.upper(), default=None,
                             help=f"{option.help}. Accepts {option.accepts()}. Default: {_default_text(option)}.".replace("%", "%%"))
@@ -49,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_options(argv: list[str]) -> dict[str, Any]:
     """Parsed option values (defaults filled in); raises UsageError naming the flag and what it accepts."""
     namespace = build_parser().parse_args(argv)
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {"kind": namespace.kind}
     for option in OPTIONS:
         raw = getattr(namespace, option.name)
         if raw is None:
@@ -71,6 +78,22 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
+    if opts["kind"] != "python" and "MADVISE_LAB_PRELOADED" not in os.environ:
+        return _exec_with_allocator(opts, sys.argv[1:] if argv is None else argv)
     from workloads.runtime import run
 
     return run(opts)
+
+
+def _exec_with_allocator(opts: dict[str, Any], argv: list[str]) -> int:
+    """Run by hand (`python -m workloads --kind jemalloc`): start again with the allocator's LD_PRELOAD and settings."""
+    from workloads.allocator_env import AllocatorUnavailable, environment
+
+    try:
+        env = environment(opts["kind"], opts)
+    except (AllocatorUnavailable, ValueError) as exc:
+        print(f"{PROG}: --kind {opts['kind']}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    env["MADVISE_LAB_PRELOADED"] = "1"
+    os.execve(sys.executable, [sys.executable, "-m", "workloads", *argv], env)
+    return 0  # not reached

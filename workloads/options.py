@@ -96,7 +96,25 @@ OPTIONS: tuple[Option, ...] = (
     Option("trace_format", "choice", "go1.12", "which Go version's gctrace/scavenger lines to print", TRACE_FORMATS),
     Option("arena_size", "size", 64 * MiB, "heap arena size: memory is mapped in arenas this big (Go linux/amd64: 64MiB)"),
     Option("stats_interval", "duration", 0.1, "how often stats are sent while anything changes"),
+    # Native allocator kinds (glibc, jemalloc, mimalloc, tcmalloc); None = the allocator's own default.
+    Option("keep_one_in", "int", 64, "native allocators: when objects are dropped, 1 block in N stays allocated "
+           "(long-lived neighbours that pin the heap, as in real programs; freed at the next drop); 0 keeps none"),
+    Option("dirty_decay", "duration", None, "jemalloc: dirty_decay_ms, how long freed (dirty) pages wait before "
+           "they decay to muzzy (MADV_FREE) or are purged"),
+    Option("muzzy_decay", "duration", None, "jemalloc: muzzy_decay_ms, how long MADV_FREE'd (muzzy) pages wait "
+           "before they are purged with MADV_DONTNEED (MADV_FREE mode: 10s unless set; MADV_DONTNEED mode: 0)"),
+    Option("background_thread", "bool", None, "jemalloc: background_thread, a thread that runs decay while the "
+           "program is idle (without it decay runs only on malloc/free)"),
+    Option("purge_delay", "duration", None, "mimalloc: purge_delay (mimalloc 2.0: reset_delay and "
+           "segment_decommit_delay), how long free pages wait before they are released"),
+    Option("trim_threshold", "size", None, "glibc: glibc.malloc.trim_threshold, free memory at the heap top above "
+           "this is given back by free()"),
+    Option("arena_max", "int", None, "glibc: glibc.malloc.arena_max, the most malloc arenas"),
+    Option("release_rate", "int", None, "tcmalloc: TCMALLOC_RELEASE_RATE, how fast free pages are released "
+           "gradually (0 never, 10 fast)"),
 )
+NATIVE_SHARED_KEYS = ("pattern", "size", "count", "interval", "hold", "peak", "base", "live", "object_size", "rate",
+                      "madvise", "stats_interval", "keep_one_in")
 
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
 
@@ -130,6 +148,29 @@ def _round_up(n_bytes: int, unit: int) -> int:
 
 UNBOUNDED_HEAP_BYTES = 1 << 50  # GOGC off with a pattern that keeps dropping: only commands ever collect garbage
 _MIN_HEAP_BYTES = 4 * MiB  # Go's heapminimum at GOGC=100 (workloads.gc.MIN_HEAP_BYTES; stdlib-only import order)
+
+
+NATIVE_OVERHEAD = 8  # size classes and allocator metadata: up to 1/8 more than the blocks (budget margin)
+
+
+def native_max_heap_bytes(values: dict[str, Any]) -> int:
+    """The most a native-allocator workload can hold: free is immediate, so the pattern's peak plus size-class slack."""
+    v = {**defaults(), **values}
+    pattern, size = v["pattern"], v["size"]
+    if pattern == "seed":
+        held = size * v["count"]
+    elif pattern == "steady":
+        held = size
+    elif pattern == "sawtooth":
+        held = max(_round_up(v["peak"], max(size, 1)), size) + size
+    elif pattern == "churn":
+        unit = max(v["object_size"], 1)
+        held = v["live"] // unit * unit + -(-v["rate"] // (10 * unit)) * unit
+    else:  # burst
+        interval_s = max(v["interval"], 1e-3)
+        hold_s = v["hold"] or interval_s / 2
+        held = int(v["base"] + size * max(-(-hold_s // interval_s), 1))
+    return held + held // NATIVE_OVERHEAD
 
 
 def max_heap_bytes(values: dict[str, Any]) -> int:

@@ -335,11 +335,22 @@ def run(opts: dict[str, Any]) -> int:
         return 0
 
     write = _write_for_a_person if sys.stdout.isatty() else _write_stdout
-    rt = Runtime(opts, write, clock=lambda: time.monotonic() - t0)
+    clock = lambda: time.monotonic() - t0  # noqa: E731
+    if opts.get("kind", "python") != "python":
+        from workloads.allocators import AllocatorError
+        from workloads.native import NativeRuntime
+
+        try:
+            rt: Any = NativeRuntime(opts, write, clock=clock)
+        except AllocatorError as exc:  # one line the panel shows, never a traceback
+            write(protocol.encode("error", clock(), message=str(exc)))
+            return 1
+    else:
+        rt = Runtime(opts, write, clock=clock)
     threading.Thread(target=_stdin_reader, args=(lines,), daemon=True, name="stdin").start()
     try:
         rt.hello()
-        ok, detail = mv.probe(rt.mode)
+        ok, detail = mv.probe(rt.mode) if isinstance(rt, Runtime) else (True, "")
         if not ok:
             rt.error(f"--madvise {rt.mode}: {detail}; using MADV_DONTNEED", flag=rt.mode, errno=_errno_in(detail),
                      kernel=mv.kernel_release())
