@@ -306,6 +306,8 @@ class MadviseLabApp(App[int]):
         latest = series.latest
         heap = latest.heap if latest is not None else None
         kernel = latest.kernel if latest is not None else None
+        native = self.lab.native(name) if hasattr(self.lab, "native") else None  # attach and replay have none
+        absent = native.absent if native is not None else ()
         madvise = status.madvise
         if latest is not None and latest.madvise and status.state != "exited":
             madvise = latest.madvise
@@ -324,12 +326,14 @@ class MadviseLabApp(App[int]):
             ),
             current=(
                 ("rss", kernel.rss_bytes if kernel else None),
-                ("inuse", heap.heap_inuse_bytes if heap else None),
-                ("released", heap.heap_released_bytes if heap else None),
+                ("inuse", heap.heap_inuse_bytes if heap and "heap_inuse_bytes" not in absent else None),
+                ("released", heap.heap_released_bytes if heap and "heap_released_bytes" not in absent else None),
                 ("lazyfree", kernel.lazyfree_bytes if kernel else None),
             ),
             footprint_bytes=kernel.footprint_bytes if kernel else None,
-            idle_bytes=heap.heap_idle_bytes if heap else None,
+            idle_bytes=heap.heap_idle_bytes if heap and "heap_idle_bytes" not in absent else None,
+            absent=absent,
+            allocator=native.allocator if native is not None else "",
             sys_bytes=heap.heap_sys_bytes if heap else None,
             gc_count=heap.gc_count if heap else None,
             runtime=status.runtime,
@@ -452,7 +456,7 @@ class MadviseLabApp(App[int]):
 
     def lab_refusal(self, action: str) -> str | None:
         """The lab's reason for refusing an app action, or None when it allows it."""
-        answer = self.lab.can(LAB_METHOD[action])
+        answer = self.lab.can(LAB_METHOD[action], self.focused_workload)
         return None if answer is True else str(answer)
 
     def _lab_call(self, what: str, method: Callable[..., Any], *args: Any) -> None:

@@ -90,10 +90,12 @@ class NativeRuntime:
 
     def send_stats(self) -> None:
         f = self.figures
-        values = {"heap_inuse": f.inuse, "heap_idle": f.idle, "heap_released": f.released, "heap_sys": f.sys}
-        absent = [name for name, value in values.items() if value is None]
-        self.emit("stats", **{k: (v or 0) for k, v in values.items()}, gc=0, madvise=self.mode,
-                  allocator=f.raw, **({"absent": absent} if absent else {}))
+        values = {"heap_inuse_bytes": f.inuse, "heap_idle_bytes": f.idle, "heap_released_bytes": f.released,
+                  "heap_sys_bytes": f.sys}
+        # the table's figures (0 where the allocator does not tell, named in `absent`), then the allocator's own
+        absent = [name for name, value in values.items() if value is None] + ["heap_goal_bytes"]
+        self.emit("stats", **{k: (v or 0) for k, v in values.items()}, heap_goal_bytes=0, gc_count=0,
+                  madvise=self.mode, absent=absent, allocator=f.raw)
         self.last_stats, self.last_stats_s = self._key(), self.now_s
 
     def _key(self) -> tuple:
@@ -275,7 +277,7 @@ class NativeRuntime:
         if not line.strip():
             return
         try:
-            command = protocol.decode(line)
+            command = protocol.decode_command(line)
         except protocol.BadCommand as exc:
             self.error(f"stdin: {exc}")
             return

@@ -77,7 +77,7 @@ class FakeLab:
         )
         self._pending = LabUpdate(trace_lines=self.trace, statuses=tuple(self._statuses.values()))
 
-    def can(self, action: str):
+    def can(self, action: str, name: str | None = None):
         if action in ("pressure", "release_pressure") and not self.pressure_available:
             return f"pressure unavailable: {self.pressure_reason}"
         return True

@@ -14,12 +14,18 @@ import yaml
 from tui.core.errors import ConfigError
 from tui.core.units import MiB
 from tui.core.timeline import ACTIONS, TimelineStep
-from workloads.options import (MADVISE_MODES, OPTIONS, OPTIONS_BY_NAME, UNBOUNDED_HEAP_BYTES,
-                               defaults as option_defaults, max_heap_bytes, value_problem)
+from workloads.allocator_env import KNOBS, refusal as allocator_refusal
+from workloads.allocators import NATIVE_KINDS
+from workloads.options import (MADVISE_MODES, NATIVE_SHARED_KEYS, OPTIONS, OPTIONS_BY_NAME, UNBOUNDED_HEAP_BYTES,
+                               defaults as option_defaults, max_heap_bytes, native_max_heap_bytes,
+                               value_problem)
 from workloads.units import (DURATION_HELP, SIZE_HELP, format_duration, format_size, parse_duration, parse_size,
                              short_repr)
 
-KINDS = ("python", "go")
+KINDS = ("python", "go", *NATIVE_KINDS)
+# A native allocator workload takes the pattern keys and its own allocator's knobs (workloads/allocator_env.py).
+NATIVE_KEYS = {kind: ("name", "kind", *NATIVE_SHARED_KEYS, *KNOBS[kind]) for kind in NATIVE_KINDS}
+ALL_KNOBS = frozenset(knob for knobs in KNOBS.values() for knob in knobs)
 # The real Go runtime only takes what the go workload maps onto: everything else is Python-workload only.
 GO_KEYS = ("name", "kind", "pattern", "size", "count", "interval", "hold", "peak", "base", "live", "object_size",
            "rate", "madvise", "gogc")
@@ -44,8 +50,11 @@ CONFIG_REFERENCE: tuple[tuple[str, str, str], ...] = (
     ("pressure.cgroup_root", "auto", "memory cgroup directory for pressure: auto (find a writable one) or a path"),
     ("defaults", "{}", "workload options merged into every workload entry (kind go takes only the keys it knows)"),
     ("workloads[].name", "(required)", "the workload's name: unique, lowercase letters, digits, - and _"),
-    ("workloads[].kind", "python", "python (the simulated Go heap) or go (a real Go 1.x program; fewer keys)"),
+    ("workloads[].kind", "python", "python (the simulated Go heap), go (a real Go 1.x program; fewer keys), or a "
+     "native allocator: glibc, jemalloc, mimalloc, tcmalloc (real malloc/free blocks; the pattern keys and that "
+     "allocator's knobs)"),
     *((f"workloads[].{option.name}",
+       "(allocator's)" if option.default is None else
        format_size(option.default) if option.kind == "size" else
        format_duration(option.default) if option.kind == "duration" else str(option.default),
        option.help) for option in OPTIONS),
@@ -87,6 +96,8 @@ class WorkloadConfig:
         in the units a user writes, so `ps` and `top` beside the dashboard show a readable command line."""
         flags: list[str] = []
         for name, value in self.options.items():
+            if self.kind in NATIVE_KINDS and name not in NATIVE_KEYS[self.kind]:
+                continue  # a python-heap knob a native workload does not read
             option = OPTIONS_BY_NAME[name]
             if name in ALWAYS_ON_COMMAND_LINE or value != option.default:
                 flags += [option.flag, _format_flag(option.kind, value)]
@@ -95,7 +106,20 @@ class WorkloadConfig:
     def with_options(self, override: Mapping[str, Any]) -> "WorkloadConfig":
         """A copy with some options replaced (already parsed values), e.g. a restart in another madvise mode."""
         options = {**self.options, **override}
-        return WorkloadConfig(self.name, self.kind, MappingProxyType(options), max_heap_bytes(options), self.line)
+        return WorkloadConfig(self.name, self.kind, MappingProxyType(options), _max_heap(self.kind, options), self.line)
+
+
+def _max_heap(kind: str, options: Mapping[str, Any]) -> int:
+    return native_max_heap_bytes(dict(options)) if kind in NATIVE_KINDS else max_heap_bytes(dict(options))
+
+
+def _allowed(kind: str, key: str) -> bool:
+    """Whether a workload of `kind` takes option `key` (python takes every option except the allocator knobs)."""
+    if kind == "go":
+        return key in GO_KEYS
+    if kind in NATIVE_KINDS:
+        return key in NATIVE_KEYS[kind]
+    return key not in ALL_KNOBS
 
 
 def _format_flag(kind: str, value: Any) -> str:
@@ -507,22 +531,31 @@ def _workloads(doc: _Doc, node: yaml.Node, shared: dict[str, tuple[yaml.Node, An
             kind = shared["kind"][1] if "kind" in shared else "python"
         options = option_defaults()
         for key, (value_node, value) in shared.items():
-            if key == "kind" or (kind == "go" and key not in GO_KEYS):
-                continue  # python-only defaults do not apply to a real Go program
+            if key == "kind" or not _allowed(kind, key):
+                continue  # defaults for other kinds (python heap knobs, another allocator's) do not apply here
             options[key] = value
         for key, (key_node, value_node) in keys.items():
             if key in ("name", "kind"):
                 continue
-            if kind == "go" and key not in GO_KEYS:
-                raise doc.fail(key_node, f"{where}.{key}", "not available for kind go; expected one of "
-                               + ", ".join(GO_KEYS))
+            if not _allowed(kind, key):
+                accepted = GO_KEYS if kind == "go" else NATIVE_KEYS[kind] if kind in NATIVE_KINDS else WORKLOAD_KEYS
+                raise doc.fail(key_node, f"{where}.{key}", f"not available for kind {kind}; expected one of "
+                               + ", ".join(k for k in accepted if not (kind == "python" and k in ALL_KNOBS)))
             options[key] = _option(doc, value_node, f"{where}.{key}", key)
+        if kind in NATIVE_KINDS and "madvise" not in keys and "madvise" not in shared:
+            # unless asked, an allocator releases the way it can: MADV_FREE where it has that stage
+            options["madvise"] = "MADV_DONTNEED" if allocator_refusal(kind, "MADV_FREE") else "MADV_FREE"
+        if kind in NATIVE_KINDS:
+            reason = allocator_refusal(kind, options["madvise"])
+            if reason:
+                node_at = keys["madvise"][1] if "madvise" in keys else shared.get("madvise", (entry,))[0]
+                raise doc.fail(node_at, f"{where}.madvise", reason)
         if kind == "go" and options["madvise"] not in GO_MADVISE:
             node_at = keys["madvise"][1] if "madvise" in keys else shared.get("madvise", (entry,))[0]
             raise doc.fail(node_at, f"{where}.madvise",
                            f"expected MADV_FREE or MADV_DONTNEED for kind go, got {options['madvise']!r}")
         _check_options(doc, entry, keys, where, options)
-        out.append(WorkloadConfig(name, kind, MappingProxyType(options), max_heap_bytes(options),
+        out.append(WorkloadConfig(name, kind, MappingProxyType(options), _max_heap(kind, options),
                                   entry.start_mark.line + 1))
     return tuple(out)
 
@@ -574,6 +607,9 @@ def _step_value(doc: _Doc, keys: dict, where: str, do: str, targets: list[Worklo
             if target.kind == "go" and mode not in GO_MADVISE:
                 raise doc.fail(node, f"{where}.value", f"expected MADV_FREE or MADV_DONTNEED for kind go workload "
                                f"{target.name!r}, got {mode!r}")
+            reason = allocator_refusal(target.kind, mode) if target.kind in NATIVE_KINDS else None
+            if reason:
+                raise doc.fail(node, f"{where}.value", f"workload {target.name!r}: {reason}")
         return mode
     if do == "alloc":
         if node is None:

@@ -34,6 +34,15 @@ class HeapStats:
 
 
 @dataclass(frozen=True, slots=True)
+class NativeInfo:
+    """A native allocator workload: the allocator's name, version and release settings, and the heap figures it does
+    not tell (their HeapStats values are 0 and the panel says "not told")."""
+
+    allocator: str
+    absent: tuple[str, ...] = ()  # HeapStats field names, e.g. heap_released_bytes for glibc
+
+
+@dataclass(frozen=True, slots=True)
 class Sample:
     """One kernel read of one workload, with the runtime's latest figures beside it."""
 

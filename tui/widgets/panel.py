@@ -56,6 +56,11 @@ class PanelView:
     sys_bytes: int | None = None
     gc_count: int | None = None
     runtime: str = ""  # detected runtime and allocator (attach), shown instead of an unknown madvise mode
+    absent: tuple[str, ...] = ()  # heap figures the allocator does not tell (heap_inuse, heap_idle, ...)
+    allocator: str = ""  # a native allocator's name, version and release settings
+
+
+_ROW_FIGURE = {"inuse": "heap_inuse_bytes", "released": "heap_released_bytes"}
 
 
 def spark(values: tuple[float, ...], cells: int, top: float) -> str:
@@ -87,6 +92,8 @@ def status_text(view: PanelView) -> list[tuple[str, Style]]:
         parts += [("  madvise ", _DIM), (view.madvise or "—", _BOLD)]
     if view.runtime:
         parts += [("  ", _LABEL), (view.runtime, _BOLD)]
+    if view.allocator:
+        parts += [("  ", _LABEL), (view.allocator, _DIM)]
     return parts
 
 
@@ -103,8 +110,12 @@ def footer_text(view: PanelView) -> list[tuple[str, Style]]:
         parts += [("  idle ", _DIM), (mib(view.idle_bytes), _LABEL)]
     if view.sys_bytes is not None:
         parts += [("  sys ", _DIM), (mib(view.sys_bytes), _LABEL)]
-    if view.gc_count is not None:
+    if view.gc_count is not None and not view.allocator:
         parts += [("  GC ", _DIM), (str(view.gc_count), _LABEL)]
+    if view.absent:
+        who = view.allocator.split(" ")[0] if view.allocator else "the runtime"
+        told = ", ".join(name.replace("heap_", "").replace("_bytes", "") for name in view.absent)
+        parts += [(f"  {who} does not tell: {told}", _DIM)]
     if view.last_error:
         parts += [("  ⚠ ", _ERROR), (view.last_error, _ERROR)]
     return parts
@@ -193,7 +204,9 @@ class WorkloadPanel(Widget, can_focus=True):
             row = [(label_text, _LABEL), (" ", _LABEL)]
             if cells > 0:
                 row.append((spark(history.get(key, ()), cells, top), style))
-            row.append((mib(current.get(key)).rjust(VALUE_CELLS), style + _BOLD))
+            value = current.get(key)
+            text = "not told" if value is None and _ROW_FIGURE.get(key) in view.absent else mib(value)
+            row.append((text.rjust(VALUE_CELLS), style + _BOLD))
             lines.append(row)
         lines.append(footer_text(view))
         return lines

@@ -319,7 +319,7 @@ class AttachLab:
             self._sampler.invalidate(pid)  # a GC or scavenge just changed memory: read the rollup now
 
     # -- actions: attach only observes ----------------------------------------------------------------
-    def can(self, action: str) -> bool | str:
+    def can(self, action: str, name: str | None = None) -> bool | str:
         """True when the action applies; else the reason it does not (the app shows it and greys the key)."""
         return True if action == "explain" else ATTACH_REASON  # explaining only reads /proc
 

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from tui.core.config import Config
 from tui.core.heapmap import HeapMap, HeapMapReader, SpanMap, span_map_from_message
-from tui.core.model import HeapStats, KernelMemory, LabUpdate, Marker, Sample, TraceLine, WorkloadStatus
+from tui.core.model import HeapStats, NativeInfo, KernelMemory, LabUpdate, Marker, Sample, TraceLine, WorkloadStatus
 from tui.core.kernel.pressure import Pressure, PressureOutcome
 from tui.core.kernel.sampler import Sampler
 from tui.core.series import Series
@@ -18,11 +18,15 @@ from tui.core.sources.supervisor import Exited, OutputLine, Received, Spawned, S
 from tui.core.timeline import Timeline, TimelineStep, describe_step
 from tui.core.units import MiB
 from workloads import protocol
+from workloads.allocator_env import refusal as allocator_refusal
+from workloads.allocators import NATIVE_KINDS
 
 MAX_QUEUE = 100_000  # if nobody polls for a long time, the oldest items go rather than the memory
 MAX_POLL_ITEMS = 20_000
 # Events after which the process's pages have moved: read smaps_rollup now, not at the next tick.
-INVALIDATING_EVENTS = frozenset({"alloc", "free", "gc", "scavenge", "mode", "reuse"})
+INVALIDATING_EVENTS = frozenset({"alloc", "free", "gc", "scavenge", "mode", "reuse", "release"})
+# Workloads that read their release settings only at start: a mode switch restarts them.
+RESTART_ON_MODE_KINDS = frozenset({"go", *NATIVE_KINDS})
 # Our Python workloads announce every release and re-touch (the events above invalidate the rollup at once), so
 # their safety rollup (~4 ms per resident 512 MiB) can be rarer than the sampler's 1 s. Go's runtime does not.
 ANNOUNCED_ROLLUP_MAX_AGE_S = 5.0
@@ -86,6 +90,10 @@ class Lab:
     def heap(self, name: str) -> HeapStats | None:
         return self._heap[name]
 
+    def native(self, name: str) -> NativeInfo | None:
+        """The allocator and the figures it does not tell, for a native allocator workload (None otherwise)."""
+        return self._native[name]
+
     def kind(self, name: str) -> str:
         return self._supervisor.config(name).kind
 
@@ -120,10 +128,16 @@ class Lab:
         """Why pressure is unavailable (None when it is available)."""
         return self._pressure.reason
 
-    def can(self, action: str) -> bool | str:
-        """True when the lab method `action` applies here, else the reason (the app greys the key and shows it)."""
+    def can(self, action: str, name: str | None = None) -> bool | str:
+        """True when the lab method `action` applies (to workload `name`), else the reason (the app greys the key)."""
         if action in ("pressure", "release_pressure") and not self.pressure_available:
             return f"pressure unavailable: {self.pressure_reason}"
+        if name is not None and name in self._statuses and self.kind(name) in NATIVE_KINDS:
+            kind = self.kind(name)
+            if action == "gc":
+                return "no collector: free is immediate"
+            if action == "set_madvise" and allocator_refusal(kind, "MADV_FREE"):
+                return allocator_refusal(kind, "MADV_FREE")
         return True
 
     @property
@@ -322,6 +336,10 @@ class Lab:
             except (KeyError, TypeError, ValueError) as error:
                 out.line(TraceLine(t_s, name, f"lab: error: bad spans message: {error!r:.80}", "error"))
         elif kind == "hello":
+            allocator = data.get("allocator")
+            if isinstance(allocator, dict):
+                text = " ".join(str(allocator.get(key) or "") for key in ("name", "version", "settings")).strip()
+                self._native[name] = NativeInfo(text)
             madvise = str(data.get("madvise") or self._statuses[name].madvise)
             self._set_status(out, name, pid=int(data.get("pid") or item.pid), state="running", madvise=madvise)
         elif kind == "error":
@@ -332,6 +350,11 @@ class Lab:
     def _apply_stats(self, out: "_Collect", name: str, data: Any) -> None:
         # decode_message checked every field of the protocol's table; HeapStats takes them by the same names
         heap = HeapStats(**{field: data[field] for field in HEAP_FIELDS})
+        native = self._native[name]
+        if native is not None:  # a native allocator names the figures it does not tell
+            absent = tuple(f for f in (data.get("absent") or ()) if f in HEAP_FIELDS)
+            if absent != native.absent:
+                self._native[name] = NativeInfo(native.allocator, absent)
         self._heap[name] = heap
         if self._statuses[name].state == "starting":
             self._set_status(out, name, state="running")
@@ -410,8 +433,16 @@ class Lab:
         return False
 
     def set_madvise(self, name: str, mode: str) -> None:
-        if self.kind(name) == "go":
-            self._lab_line(name, f"Go reads GODEBUG=madvdontneed only at start: restarting {name} with {mode}")
+        kind = self.kind(name)
+        if kind in NATIVE_KINDS:
+            reason = allocator_refusal(kind, mode)
+            if reason:
+                self._lab_line(name, f"set_madvise {mode}: {reason}", "error")
+                return
+        if kind in RESTART_ON_MODE_KINDS:
+            why = ("Go reads GODEBUG=madvdontneed only at start" if kind == "go"
+                   else f"{kind} reads its release settings only at start")
+            self._lab_line(name, f"{why}: restarting {name} with {mode}")
             self._prepare_spawn(name)
             self._supervisor.restart(name, {"madvise": mode})
             return

@@ -358,7 +358,7 @@ class ReplayLab:
         return self.t_s() >= self.duration_s
 
     # -- actions: a replay only plays back ----------------------------------------------------------
-    def can(self, action: str) -> bool | str:
+    def can(self, action: str, name: str | None = None) -> bool | str:
         """True when the action applies; else the reason it does not (the app shows it and greys the key)."""
         if action in ("set_speed", "cycle_speed", "toggle_pause", "seek"):
             return True

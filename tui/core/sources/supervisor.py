@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping
 from tui.core.config import WorkloadConfig
 from tui.core.golang.trace import classify
 from workloads import protocol
+from workloads.allocators import NATIVE_KINDS
 
 PR_SET_PDEATHSIG = 1
 MAX_LINE_CHARS = 2000  # a runaway child cannot flood the trace pane with one giant line
@@ -97,6 +98,12 @@ def workload_command(workload: WorkloadConfig,
 
         argv, env = go_command(workload.options, progress)
         return list(argv), env
+    if workload.kind in NATIVE_KINDS:
+        from workloads.allocator_env import environment  # LD_PRELOAD and the allocator's settings, read at start
+
+        env = environment(workload.kind, workload.options)  # AllocatorUnavailable: "jemalloc not installed: ..."
+        env["MADVISE_LAB_PRELOADED"] = "1"  # the workload must not set it up again
+        return [sys.executable, "-m", "workloads", "--kind", workload.kind, *workload.argv()], env
     return [sys.executable, "-m", "workloads", *workload.argv()], None
 
 
