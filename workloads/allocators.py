@@ -49,8 +49,9 @@ class Native:
         try:
             function = getattr(self.lib, name)
         except AttributeError:
-            raise AllocatorError(f"{self.name}: symbol {name} not found in this process "
-                                 f"(LD_PRELOAD={os.environ.get('LD_PRELOAD', '')!r}): the library did not load") from None
+            preload = os.environ.get("LD_PRELOAD", "")
+            raise AllocatorError(f"{self.name}: symbol {name} not found in this process (LD_PRELOAD={preload!r}): "
+                                 f"the library did not load, or it is not {self.name}") from None
         function.restype, function.argtypes = restype, argtypes
         return function
 

@@ -55,8 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_options(argv: list[str]) -> dict[str, Any]:
     """Parsed option values (defaults filled in); raises UsageError naming the flag and what it accepts."""
+    return parse_command_line(argv)[1]
+
+
+def parse_command_line(argv: list[str]) -> tuple[str, dict[str, Any]]:
+    """The workload kind (--kind) and the parsed option values; raises UsageError."""
     namespace = build_parser().parse_args(argv)
-    values: dict[str, Any] = {"kind": namespace.kind}
+    values: dict[str, Any] = {}
     for option in OPTIONS:
         raw = getattr(namespace, option.name)
         if raw is None:
@@ -69,16 +74,18 @@ def parse_options(argv: list[str]) -> dict[str, Any]:
     problem = value_problem(values)
     if problem:
         raise UsageError(f"{PROG}: {OPTIONS_BY_NAME[problem[0]].flag}: {problem[1]}")
-    return values
+    return namespace.kind, values
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        opts = parse_options(sys.argv[1:] if argv is None else argv)
+        kind, opts = parse_command_line(sys.argv[1:] if argv is None else argv)
     except UsageError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
-    if opts["kind"] != "python" and "MADVISE_LAB_PRELOADED" not in os.environ:
+    if kind != "python":
+        opts["kind"] = kind  # the native runtime reads it; the Python heap's options stay exactly the table's
+    if kind != "python" and "MADVISE_LAB_PRELOADED" not in os.environ:
         return _exec_with_allocator(opts, sys.argv[1:] if argv is None else argv)
     from workloads.runtime import run
 

@@ -19,7 +19,8 @@ from workloads.patterns import make_pattern
 MiB = 1 << 20
 KEEPALIVE_S = 1.0
 RELEASE_MIN_BYTES = MiB  # smaller moves are the interpreter's own churn, not a release worth a line
-RELEASE_REPORT_S = 1.0  # a gradual release (decay) is summed up in one line per second at most
+RELEASE_REPORT_S = 2.0  # a gradual release (decay) is summed up in one line every 2 s at most ...
+RELEASE_QUIET_S = 0.5  # ... or once it has been still this long
 IDLE_NOTICE_S = 5.0  # idle this long with dirty pages and nothing decayed: say that nothing will
 FILL_BYTE = 0x5A
 
@@ -54,6 +55,7 @@ class NativeRuntime:
         self.pinned: list[tuple[int, int]] = []
         self.held_bytes = 0
         self.allocated_bytes = 0  # since the last alloc event: one event per pattern step, as the Python heap
+        self.mutations = self.mutations_seen = 0  # malloc/free batches by the pattern or commands
         self.now_s = 0.0
         self.paused_at_s: float | None = None
         self.paused_total_s = 0.0
@@ -66,6 +68,7 @@ class NativeRuntime:
         self.explicit = False  # an explicit release is running: its changes are not the allocator's own
         self.episode: tuple[float, Figures] | None = None  # a release under way: when it started, figures before
         self.last_change_s = 0.0
+        self.last_release_s = 0.0
         self.idle_noticed = False
 
     # ---- output (the same messages as the Python workload) ---------------------------------------------------
@@ -123,6 +126,7 @@ class NativeRuntime:
             left -= size
         self.held_bytes += n_bytes
         self.allocated_bytes += n_bytes
+        self.mutations += 1
         return Blocks(addresses, n_bytes)
 
     def drop(self, objects: list[Any]) -> None:
@@ -132,6 +136,7 @@ class NativeRuntime:
             return
         keep_every = int(self.opts.get("keep_one_in") or 0)
         free = self.allocator.free
+        self.mutations += 1
         old_pins, self.pinned = self.pinned, []
         freed = 0
         index = 0
@@ -200,11 +205,12 @@ class NativeRuntime:
         if changed >= RELEASE_MIN_BYTES or (self.episode is not None and changed > 0):
             if self.episode is None:
                 self.episode = (self.now_s, before)
-            self.last_change_s = self.now_s
+            self.last_change_s = self.last_release_s = self.now_s
             self.idle_noticed = False
         elif grew:
             self.last_change_s = self.now_s
-        if self.episode is not None and (changed == 0 or self.now_s - self.episode[0] >= RELEASE_REPORT_S):
+        if self.episode is not None and (self.now_s - self.last_release_s >= RELEASE_QUIET_S
+                                         or self.now_s - self.episode[0] >= RELEASE_REPORT_S):
             self._flush_episode(keep_going=changed > 0)
         self._maybe_idle_notice()
 
@@ -218,9 +224,16 @@ class NativeRuntime:
 
     def before_mutation(self) -> None:
         """Poll and report what the allocator released on its own before the pattern or a command changes the heap."""
-        if self.episode is not None:
-            self.poll_allocator()
-            self._flush_episode()
+        self.poll_allocator()
+        self._flush_episode()
+        self.mutations_seen = self.mutations
+
+    def after_mutation(self) -> None:
+        """The program's own malloc/free moved the figures: the next comparison starts from here, not before it."""
+        if self.mutations != self.mutations_seen:
+            self.figures = self.allocator.figures()
+            self.last_change_s = self.now_s
+            self.idle_noticed = False
 
     def _trigger(self) -> str:
         if isinstance(self.allocator, Jemalloc):
@@ -317,7 +330,7 @@ class NativeRuntime:
             self.exit_reason = "command"
 
     def _poll_now(self) -> None:
-        self.poll_allocator()
+        self.after_mutation()
         self.send_stats()
 
     # ---- time -----------------------------------------------------------------------------------------------
@@ -328,6 +341,7 @@ class NativeRuntime:
             if pattern_now >= self.pattern_next_s:
                 self.before_mutation()
                 self.pattern_next_s = self.pattern.step(pattern_now, self)
+                self.after_mutation()
                 if self.allocated_bytes:
                     self.event("alloc", bytes=self.allocated_bytes)
                     self.allocated_bytes = 0

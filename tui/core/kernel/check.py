@@ -7,6 +7,8 @@ import os
 import sys
 from typing import Any
 
+from workloads.allocators import NATIVE_KINDS
+
 SMAPS_ROLLUP = "/proc/self/smaps_rollup"
 
 
@@ -33,6 +35,34 @@ def _cgroup(root: str) -> dict[str, Any]:
         "root": manager.root,
         "detail": manager.describe(),
     }
+
+
+def _allocator(kind: str) -> dict[str, Any]:
+    """One native allocator: found (path, version, modes) or what to install; a load failure is one line."""
+    import subprocess
+
+    from workloads.allocator_env import AllocatorUnavailable, environment, find_library, modes
+
+    library = find_library(kind)
+    path = library.path if library is not None else ("libc.so.6" if kind == "glibc" else None)
+    entry: dict[str, Any] = {"available": False, "path": path, "version": None, "modes": list(modes(kind, library))}
+    try:
+        env = environment(kind, {"madvise": "MADV_DONTNEED"})
+    except AllocatorUnavailable as exc:
+        entry["detail"] = str(exc)
+        return entry
+    try:  # loaded the way a workload loads it: a fresh process with LD_PRELOAD, so a broken library cannot hurt us
+        done = subprocess.run([sys.executable, "-m", "workloads.allocators", kind], env=env, capture_output=True,
+                              text=True, timeout=20, check=False)
+        answer = json.loads(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else {}
+    except (OSError, subprocess.TimeoutExpired, ValueError) as exc:
+        answer = {"error": f"{kind}: probe failed: {exc}"}
+    if "version" not in answer:
+        entry["detail"] = answer.get("error") or f"{kind}: probe printed nothing ({(done.stderr or '').strip()[:120]})"
+        return entry
+    entry.update(available=True, version=answer["version"],
+                 detail=f"{kind} {answer['version']} at {path}; releases with {' or '.join(entry['modes'])}")
+    return entry
 
 
 def _go() -> dict[str, Any]:
@@ -79,6 +109,7 @@ def gather(cgroup_root: str = "auto") -> dict[str, Any]:
         "lazyfree": {"reported": lazyfree_ok, "detail": lazyfree_detail},
         "cgroup": _cgroup(cgroup_root),
         "go": _go(),
+        "allocators": {kind: _allocator(kind) for kind in NATIVE_KINDS},
     }
 
 
@@ -103,6 +134,8 @@ def format_report(found: dict[str, Any]) -> str:
     lines.append(f"LazyFree      {_yes(found['lazyfree']['reported'])}  {found['lazyfree']['detail']}")
     lines.append(f"pressure      {_yes(found['cgroup']['available'])}  {found['cgroup']['detail']}")
     lines.append(f"Go            {_yes(found['go']['available'])}  {found['go']['detail']}")
+    for kind, entry in found.get("allocators", {}).items():
+        lines.append(f"{kind:<13} {_yes(entry['available'])}  {entry['detail']}")
     if found["can_run"]:
         lines.append("verdict       the dashboard can run here")
     else:
