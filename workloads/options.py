@@ -139,6 +139,12 @@ def value_problem(values: dict[str, Any]) -> tuple[str, str] | None:
         return "stats_interval", f"expected a duration above zero, got {values['stats_interval']:g}"
     if values["gogc"] < -1:
         return "gogc", f"expected -1 (off) or a whole number >= 0, got {values['gogc']}"
+    if values.get("keep_one_in", 0) < 0:
+        return "keep_one_in", f"expected 0 (keep none) or a whole number above 0, got {values['keep_one_in']}"
+    if values.get("arena_max") is not None and values["arena_max"] < 1:
+        return "arena_max", f"expected at least 1, got {values['arena_max']}"
+    if values.get("release_rate") is not None and not 0 <= values["release_rate"] <= 10:
+        return "release_rate", f"expected a whole number from 0 to 10, got {values['release_rate']}"
     return None
 
 

@@ -59,6 +59,7 @@ class Lab:
         self._heap: dict[str, HeapStats | None] = {w.name: None for w in config.workloads}
         self._spans: dict[str, SpanMap | None] = {w.name: None for w in config.workloads}  # the latest span map
         self._heapmaps = HeapMapReader()
+        self._native: dict[str, NativeInfo | None] = {w.name: None for w in config.workloads}
         self._generation = {w.name: 0 for w in config.workloads}
         self._pid_names: dict[int, str] = {}  # sampled pid -> workload (reader and sampler threads write)
         self._sampled_pid: dict[str, int] = {}
