@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import MiB, need
+from allocator_support import MiB, need
 from kernel_truth import read_smaps_rollup
 
 from tui.core.errors import ConfigError
