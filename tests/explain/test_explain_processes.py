@@ -160,6 +160,23 @@ def test_transparent_huge_pages(spawn):
     assert thp and f"THP mode `{mode}" in thp[0] and "glibc.malloc.hugetlb" in thp[0]
 
 
+@pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler to build an executable")
+def test_allocator_found_in_the_executables_symbols(spawn, tmp_path):
+    # No static libjemalloc here: the executable defines jemalloc's exported name itself, which is exactly what
+    # a statically linked jemalloc leaves in the symbol table (and what detection looks for when no library is).
+    source = tmp_path / "static.c"
+    source.write_text('#include <stdio.h>\nint je_mallctl(const char *n) { return n[0]; }\n'
+                      'int main(void) { puts("ready"); fflush(stdout); return getchar() + je_mallctl("x"); }\n')
+    binary = tmp_path / "static-alloc"
+    subprocess.run(["cc", "-O0", "-o", str(binary), str(source)], check=True, capture_output=True)
+    child = spawn([str(binary)])
+    child.expect("ready")
+    explanation = explain_pid(child.pid)
+    assert_matches_proc(explanation, child.pid)
+    assert explanation.allocator == "jemalloc"
+    assert any("jemalloc linked into" in item and "je_mallctl" in item for item in explanation.detected.evidence)
+
+
 def test_named_anonymous_mapping(spawn):
     child = spawn(python_child(NAMED_CHILD))
     said = child.proc.stdout.readline().strip()

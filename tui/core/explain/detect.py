@@ -137,15 +137,19 @@ def detect(mappings: tuple[Mapping, ...], exe_path: str | None, environ: dict[st
     static_found: frozenset[bytes] = frozenset()
     library_allocator = next(((kind, files[i]) for i, base in enumerate(bases)
                               for prefix, kind in _LIBRARIES if base.startswith(prefix)), None)
+    # CPython, Node and the JVM allocate through libc unless another allocator's library is mapped (CPython
+    # ≥ 3.13 even carries mimalloc unused): their executables are not searched for a static allocator
+    known_runtime = bool(_PY_EXE.match(exe_base) or exe_base in ("python", "python3", "node", "java")
+                         or any(base == "libjvm.so" or base.startswith(("libpython", "libnode.so")) for base in bases))
     if exe_open_path is not None:
         try:
             with open(exe_open_path, "rb") as file:
                 try:
                     binary = elf.ElfFile(file)
                     buildinfo = elf.go_buildinfo(binary)
-                    if buildinfo is None and library_allocator is None and not _PY_EXE.match(exe_base):
+                    if buildinfo is None and library_allocator is None and not known_runtime:
                         # a statically linked allocator leaves its names in the symbols, or its messages in
-                        # the strings of a stripped binary (CPython ≥ 3.13 carries mimalloc unused: skipped)
+                        # the strings of a stripped binary
                         names = binary.symbol_names()
                         static_found = frozenset(m for m in _STATIC_MARKERS if m in names)
                         if not static_found and scan_strings:
