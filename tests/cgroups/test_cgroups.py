@@ -289,4 +289,5 @@ def test_auto_finds_our_own_memory_cgroup(manager):
     own = [line for line in Path("/proc/self/cgroup").read_text().splitlines() if ":memory:" in line]
     if manager.version == 1:
         assert manager.root.endswith(own[0].split(":", 2)[2].rstrip("/"))
-    assert manager.describe().endswith(": writable")
+    assert manager.describe().startswith(f"{manager.mode}: ") and ": writable" in manager.describe()
+    assert manager.mode == ("v1" if manager.version == 1 else "v2" if os.geteuid() == 0 else "delegated")

@@ -10,12 +10,18 @@ from dataclasses import dataclass
 
 PREFIX = "madvise-lab-"
 _OURS = re.compile(r"^madvise-lab-(\d+)-(.+)$")
+# On cgroup v2 the dashboard's own processes move into this leaf child of its cgroup (a workload name cannot
+# hold a dot): a non-root cgroup with processes in it cannot enable a controller for its children.
+_LEAF = re.compile(r"^madvise-lab-(\d+)\.dashboard$")
+DELEGATE_HINT = "run it as `systemd-run --user --scope -p Delegate=yes madvise-lab`"
 _MIB = 1 << 20
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _V1_UNLIMITED = b"-1"
 _V2_UNLIMITED = b"max"
 # How long remove() waits for exiting processes to leave a cgroup before giving up.
 _RMDIR_WAIT_S = 2.0
+# A v2 workload this far above its squeezed memory.high is being throttled for memory it needs: lift the limit.
+_V2_STUCK_SLACK_BYTES = 1 << 20
 
 NOTHING_RECLAIMABLE = ("nothing reclaimable: only MADV_FREE'd pages can be reclaimed without swap — "
                        "scavenge with MADV_FREE first")
@@ -75,9 +81,9 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _move_out_and_rmdir(cgroup_dir: str) -> None:
-    """Move live processes to the parent, then rmdir; raise OSError if the dir stays."""
-    parent_procs = os.path.join(os.path.dirname(cgroup_dir), "cgroup.procs")
+def _move_out_and_rmdir(cgroup_dir: str, evacuate_to: str | None = None) -> None:
+    """Move live processes to `evacuate_to` (default the parent), then rmdir; raise OSError if the dir stays."""
+    parent_procs = os.path.join(evacuate_to or os.path.dirname(cgroup_dir), "cgroup.procs")
     deadline = time.monotonic() + _RMDIR_WAIT_S
     while True:
         for pid in _pids(cgroup_dir):
@@ -146,43 +152,69 @@ def _own_cgroup() -> tuple[int | None, str | None, str | None]:
     return None, None, "no memory controller in /proc/self/cgroup"
 
 
-def _probe(root: str) -> tuple[int | None, str | None]:
-    """(version, reason if unusable) for a candidate parent dir; creates and removes one child."""
+def _is_root_cgroup(path: str) -> bool:
+    """The v2 root cgroup has no cgroup.type: the "no internal processes" rule does not apply to it."""
+    return not os.path.exists(os.path.join(path, "cgroup.type"))
+
+
+def _not_yours(root: str) -> str:
+    if os.geteuid() == 0:
+        return f"{root} is not writable"
+    try:
+        owner = f"uid {os.stat(root).st_uid}"
+    except OSError:
+        owner = "someone else"
+    return (f"not root and not in a delegated cgroup: {root} belongs to {owner}, not to uid {os.geteuid()} — "
+            f"{DELEGATE_HINT}")
+
+
+def _probe(root: str) -> tuple[int | None, str | None, str]:
+    """(version, reason if unusable, what the dashboard will do there) for a candidate parent dir.
+
+    Passive but for one probe child, created and removed: the v2 set-up that moves processes waits for create().
+    """
+    plan = ""
     if not os.path.isdir(root):
-        return None, f"{root} does not exist"
+        return None, f"{root} does not exist", plan
     if os.path.exists(os.path.join(root, "memory.limit_in_bytes")):
         version = 1
     elif os.path.exists(os.path.join(root, "cgroup.subtree_control")):
         version = 2
+        control = os.path.join(root, "cgroup.subtree_control")
         try:
             available = _read(os.path.join(root, "cgroup.controllers")).split()
-            enabled = _read(os.path.join(root, "cgroup.subtree_control")).split()
+            enabled = _read(control).split()
         except OSError as exc:
-            return 2, f"{root}: cannot read its cgroup controllers ({exc.strerror})"
+            return 2, f"{root}: cannot read its cgroup controllers ({exc.strerror})", plan
         if "memory" not in available:
-            return 2, f"no memory controller in {root}/cgroup.controllers (is it bound to cgroup v1?)"
+            return 2, f"no memory controller in {root}/cgroup.controllers (is it bound to cgroup v1?)", plan
         if "memory" not in enabled:
-            try:
-                _write(os.path.join(root, "cgroup.subtree_control"), b"+memory")
-            except OSError as exc:
-                return 2, (f"{root}: memory controller not delegated (cgroup.subtree_control lacks memory; "
-                           f"enabling it failed: {exc.strerror})")
+            if not all(os.access(p, os.W_OK) for p in (root, control, os.path.join(root, "cgroup.procs"))):
+                return 2, _not_yours(root), plan
+            if _is_root_cgroup(root):
+                plan = "; the dashboard enables memory in its cgroup.subtree_control"
+            else:
+                plan = (f"; the dashboard moves the processes of this cgroup into its leaf child "
+                        f"{PREFIX}<pid>.dashboard and enables memory in its cgroup.subtree_control "
+                        f"(cgroup v2 lets only a cgroup without processes of its own do that)")
     else:
-        return None, f"{root} is not a memory cgroup (no memory.limit_in_bytes or cgroup.subtree_control)"
+        return None, f"{root} is not a memory cgroup (no memory.limit_in_bytes or cgroup.subtree_control)", plan
     probe_dir = os.path.join(root, f"{PREFIX}{os.getpid()}-probe")
     try:
         os.mkdir(probe_dir)
     except FileExistsError:
         pass
     except OSError as exc:
-        reason = "not root and no delegated cgroup" if exc.errno in (errno.EACCES, errno.EPERM) and os.geteuid() \
-            else f"{root} is not writable ({exc.strerror})"
-        return version, reason
+        if exc.errno in (errno.EACCES, errno.EPERM) and os.geteuid():
+            reason = _not_yours(root) if version == 2 else "not root and no delegated cgroup"
+        else:
+            reason = f"{root} is not writable ({exc.strerror})"
+        return version, reason, plan
     try:
         os.rmdir(probe_dir)
     except OSError:
         pass
-    return version, None
+    return version, None, plan
 
 
 # --- one workload's cgroup ------------------------------------------------------------------------
@@ -190,10 +222,13 @@ def _probe(root: str) -> tuple[int | None, str | None]:
 class WorkloadCgroup:
     """A child memory cgroup holding one workload from its first allocation."""
 
-    def __init__(self, path: str, version: int, workload: str):
+    def __init__(self, path: str, version: int, workload: str, evacuate_to: str | None = None):
         self.path = path
         self.version = version
         self.workload = workload
+        # Where remove() moves live processes: the parent, or on v2 the dashboard's leaf (a parent that enables
+        # memory for its children may hold no processes).
+        self.evacuate_to = evacuate_to
         self._procs_path = os.path.join(path, "cgroup.procs").encode()
         self._removed = False
 
@@ -215,12 +250,14 @@ class WorkloadCgroup:
         return int(_read(self._file("memory.usage_in_bytes" if self.version == 1 else "memory.current")))
 
     def under_oom(self) -> bool:
-        """True when a squeezed v1 workload waits for memory (OOM kill is disabled while squeezed)."""
-        if self.version != 1:
-            return False
+        """True when a squeezed workload waits for memory: v1 under_oom (OOM kill is off while squeezed), v2
+        usage above its squeezed memory.high (the kernel throttles it there instead)."""
         try:
-            return "under_oom 1" in _read(self._file("memory.oom_control"))
-        except OSError:
+            if self.version == 1:
+                return "under_oom 1" in _read(self._file("memory.oom_control"))
+            high = _read(self._file("memory.high")).strip()
+            return high != "max" and self.usage_bytes() > int(high) + _V2_STUCK_SLACK_BYTES
+        except (OSError, ValueError):
             return False
 
     def relieve_if_stuck(self) -> PressureResult | None:
@@ -230,9 +267,19 @@ class WorkloadCgroup:
         result = self.release()
         if not result.ok:
             return result
+        how = ("waiting for memory (no OOM kill while squeezed)" if self.version == 1
+               else "throttled above memory.high")
         return PressureResult(True, None, 0, result.seconds,
-                              f"pressure {self.workload}: it needed more than the squeezed limit and was waiting "
-                              f"for memory (no OOM kill while squeezed): limit lifted, released back to unlimited")
+                              f"pressure {self.workload}: it needed more than the squeezed limit and was {how}: "
+                              f"limit lifted, released back to unlimited")
+
+    def lazyfree_counters(self) -> dict[str, int]:
+        """The kernel's own account of lazily freed pages in this cgroup (v2 memory.stat; v1 has none)."""
+        try:
+            fields = dict(line.split() for line in _read(self._file("memory.stat")).splitlines() if " " in line)
+        except (OSError, ValueError):
+            return {}
+        return {key: int(fields[key]) for key in ("pglazyfree", "pglazyfreed") if key in fields}
 
     def squeeze(self, footprint_bytes: int, margin_bytes: int, step_bytes: int) -> PressureResult:
         """Lower the limit step by step toward footprint + margin (never below) and measure the reclaim."""
@@ -277,8 +324,12 @@ class WorkloadCgroup:
 
     def _record_step(self, what: str, usage_before_bytes: int, seconds: float) -> None:
         reclaimed = max(0, usage_before_bytes - self.usage_bytes())
+        counters = self.lazyfree_counters()
+        # Page counts since the cgroup was made: lazily freed by the workload, and of those reclaimed by the kernel.
+        stat = ("; memory.stat " + ", ".join(f"{key} {n_pages * _PAGE_BYTES / _MIB:.0f} MiB ({n_pages} pages)"
+                                             for key, n_pages in counters.items())) if counters else ""
         self._step_lines.append(f"pressure {self.workload}: step {len(self._step_lines) + 1}: {what}, "
-                                f"reclaimed {_mib(reclaimed)} in {seconds:.3f} s")
+                                f"reclaimed {_mib(reclaimed)} in {seconds:.3f} s{stat}")
 
     def _squeeze_v1(self, before_bytes: int, floor_bytes: int, step_bytes: int) -> PressureResult:
         limit_file = self._file("memory.limit_in_bytes")
@@ -334,7 +385,16 @@ class WorkloadCgroup:
             kernel_s += step_s
             steps += 1
             self._record_step(f"memory.reclaim {_mib(want)}", usage_bytes, step_s)
-        return self._summary(before_bytes, None, steps, kernel_s, stopped, verb="usage")
+        lowest = None
+        if steps:
+            # Hold what was reached, as the v1 limit does, until P (or a workload that needs it back) lifts it:
+            # memory.high never OOM-kills, it throttles.
+            lowest = max(floor_bytes, -(-self.usage_bytes() // _PAGE_BYTES) * _PAGE_BYTES)
+            try:
+                _write(self._file("memory.high"), str(lowest).encode())
+            except OSError as exc:
+                return self._failed(f"cannot write {self._file('memory.high')}: {exc.strerror}")
+        return self._summary(before_bytes, lowest, steps, kernel_s, stopped, verb="usage")
 
     def _squeeze_v2_high(self, before_bytes: int, floor_bytes: int, step_bytes: int) -> PressureResult:
         high_file = self._file("memory.high")
@@ -377,40 +437,65 @@ class WorkloadCgroup:
         """Move any processes out and remove the directory; idempotent."""
         if self._removed:
             return
-        _move_out_and_rmdir(self.path)
+        _move_out_and_rmdir(self.path, self.evacuate_to)
         self._removed = True
 
 
 # --- the manager ----------------------------------------------------------------------------------
 
 class CgroupManager:
-    """Finds a writable memory cgroup and creates one child per workload under it."""
+    """Finds a writable memory cgroup and creates one child per workload under it.
+
+    `mode` is what applies: "v1", "v2" (as root), "delegated" (v2, non-root, a subtree of our own) or "none".
+    """
 
     def __init__(self, root: str = "auto"):
         self.root: str | None = None
         self.version: int | None = None
         self.reason: str | None = None
+        self.plan = ""
         self._created: list[WorkloadCgroup] = []
+        self._leaf: str | None = None  # v2: the leaf our own processes live in while memory is enabled
+        self._in_leaf: str | None = None  # v2: we started inside a leaf of a dashboard (e.g. one SIGKILLed)
+        self._enabled_memory = False
+        self._prepared = False
         if root == "auto":
             version, path, reason = _own_cgroup()
             if path is None:
                 self.version, self.reason = version, reason
                 return
+            if version == 2 and _LEAF.match(os.path.basename(path)):
+                self._in_leaf, path = path, os.path.dirname(path)
         else:
             path = os.path.abspath(root)
         self.root = path
-        self.version, self.reason = _probe(path)
+        self.version, self.reason, self.plan = _probe(path)
 
     @property
     def available(self) -> bool:
         return self.root is not None and self.reason is None
 
+    @property
+    def mode(self) -> str:
+        if not self.available:
+            return "none"
+        if self.version == 1:
+            return "v1"
+        return "v2" if os.geteuid() == 0 else "delegated"
+
     def describe(self) -> str:
-        """One line for `madvise-lab check`."""
-        if self.available:
-            return f"cgroup v{self.version} memory at {self.root}: writable"
-        where = f" at {self.root}" if self.root else ""
-        return f"cgroup memory{where}: unavailable — {self.reason}"
+        """One line for `madvise-lab check`: which of v1, v2, delegated or none applies, and why."""
+        if not self.available:
+            where = f" at {self.root}" if self.root else ""
+            return f"none: cgroup memory{where}: unavailable — {self.reason}"
+        if self.version == 1:
+            return (f"v1: cgroup v1 memory at {self.root}: writable; each workload gets a child cgroup, squeezed "
+                    f"through memory.limit_in_bytes")
+        reclaim = os.path.exists(os.path.join(self.root, "memory.reclaim")) or _release_at_least(5, 19)
+        how = "memory.reclaim, held by memory.high" if reclaim else "memory.high (no memory.reclaim before Linux 5.19)"
+        who = ("as root" if self.mode == "v2" else
+               f"delegated to uid {os.geteuid()} (its cgroup.procs and cgroup.subtree_control are writable)")
+        return f"{self.mode}: cgroup v2 at {self.root}: writable {who}; squeezes with {how}{self.plan}"
 
     def _ours(self) -> list[tuple[str, int]]:
         try:
@@ -433,22 +518,99 @@ class CgroupManager:
             if pid == os.getpid() or _pid_alive(pid):
                 continue
             try:
-                _move_out_and_rmdir(path)
+                _move_out_and_rmdir(path, self._in_leaf)
                 removed.append(path)
             except OSError:
                 pass  # still busy: the next start tries again
+        for name in os.listdir(self.root) if self.version == 2 else ():
+            match = _LEAF.match(name)
+            path = os.path.join(self.root, name)
+            if match and int(match.group(1)) != os.getpid() and not _pid_alive(int(match.group(1))) \
+                    and path != self._in_leaf:
+                try:
+                    os.rmdir(path)  # a killed dashboard's empty leaf; one with processes in it stays
+                    removed.append(path)
+                except OSError:
+                    pass
         return removed
+
+    def _prepare(self) -> None:
+        """v2: make the root able to give its children memory control (once, before the first child)."""
+        if self._prepared or self.version != 2:
+            return
+        control = os.path.join(self.root, "cgroup.subtree_control")
+        if "memory" in _read(control).split():
+            match = _LEAF.match(os.path.basename(self._in_leaf or ""))
+            if match and (int(match.group(1)) == os.getpid() or not _pid_alive(int(match.group(1)))):
+                # Left by a dashboard that is gone: ours now, so quitting restores the cgroup as it was before it.
+                self._leaf, self._enabled_memory = self._in_leaf, True
+            self._prepared = True
+            return
+        if not _is_root_cgroup(self.root):
+            leaf = os.path.join(self.root, f"{PREFIX}{os.getpid()}.dashboard")
+            try:
+                os.mkdir(leaf)
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                raise CgroupUnavailable(f"cannot create the leaf {leaf} for the dashboard's processes: "
+                                        f"{exc.strerror}") from None
+            self._leaf = leaf
+            refused: dict[int, str] = {}
+            for _ in range(5):  # a process forking meanwhile leaves a child behind: move again
+                pids = [pid for pid in _pids(self.root) if pid not in refused]
+                if not pids:
+                    break
+                for pid in pids:
+                    try:
+                        _write(os.path.join(leaf, "cgroup.procs"), str(pid).encode())
+                    except OSError as exc:
+                        if exc.errno != errno.ESRCH:
+                            refused[pid] = exc.strerror or str(exc)
+        try:
+            _write(control, b"+memory")
+        except OSError as exc:
+            left = _pids(self.root)
+            self._restore()
+            stayed = ""
+            if left:
+                why = "; ".join(f"{pid}: {what}" for pid, what in sorted(refused.items())) if refused else "raced"
+                stayed = (f" (processes {' '.join(map(str, left))} could not move into a leaf: {why}; cgroup v2 "
+                          f"enables a controller only for a cgroup without processes of its own — {DELEGATE_HINT})")
+            raise CgroupUnavailable(f"cannot enable the memory controller in {control}: {exc.strerror}{stayed}") \
+                from None
+        self._enabled_memory = True
+        self._prepared = True
+
+    def _restore(self) -> None:
+        """v2: undo _prepare (memory off again, our processes back in the root, the leaf gone) where we can."""
+        others = [n for n in os.listdir(self.root) if os.path.isdir(os.path.join(self.root, n))
+                  and os.path.join(self.root, n) != self._leaf] if self.root else []
+        if self._enabled_memory and not others:  # another dashboard's cgroups still need it: leave it on
+            try:
+                _write(os.path.join(self.root, "cgroup.subtree_control"), b"-memory")
+                self._enabled_memory = False
+            except OSError:
+                pass
+        if self._leaf is not None and not self._enabled_memory:
+            try:
+                _move_out_and_rmdir(self._leaf)
+                self._leaf = None
+            except OSError:
+                pass  # the next start in this leaf adopts it
+        self._prepared = False
 
     def create(self, workload: str) -> WorkloadCgroup:
         """A fresh child cgroup `madvise-lab-<our pid>-<workload>`, with no limit set."""
         if not self.available:
             raise CgroupUnavailable(self.reason or "no writable memory cgroup")
+        self._prepare()
         path = os.path.join(self.root, f"{PREFIX}{os.getpid()}-{workload}")
         try:
             os.mkdir(path)
         except FileExistsError:
             pass  # a restart of the same workload: reuse it, unlimited again below
-        cgroup = WorkloadCgroup(path, self.version, workload)
+        cgroup = WorkloadCgroup(path, self.version, workload, self._leaf or self._in_leaf)
         cgroup.release()
         self._created = [c for c in self._created if c.path != path] + [cgroup]
         return cgroup
@@ -461,8 +623,18 @@ class CgroupManager:
             except OSError:
                 pass
         self._created = []
+        if self.version == 2 and (self._enabled_memory or self._leaf is not None):
+            self._restore()
+
+
+def _release_at_least(major: int, minor: int) -> bool:
+    try:
+        found = tuple(int(x) for x in os.uname().release.split("-")[0].split(".")[:2])
+    except ValueError:
+        return False
+    return found >= (major, minor)
 
 
 def describe(root: str = "auto") -> str:
-    """One line for `madvise-lab check`: where the memory cgroup is and whether we can use it."""
+    """One line for `madvise-lab check`: which of v1, v2, delegated or none applies, where, and why."""
     return CgroupManager(root).describe()

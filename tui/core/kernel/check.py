@@ -27,10 +27,12 @@ def _cgroup(root: str) -> dict[str, Any]:
     try:
         from tui.core.kernel.cgroups import CgroupManager
     except ImportError as exc:  # the cgroup module is optional for check: say so rather than fail
-        return {"available": False, "version": None, "root": None, "detail": f"cgroup support missing: {exc}"}
+        return {"available": False, "mode": "none", "version": None, "root": None,
+                "detail": f"cgroup support missing: {exc}"}
     manager = CgroupManager(root)
     return {
         "available": manager.available,
+        "mode": manager.mode,  # v1, v2 (as root), delegated (v2, a subtree of our own) or none
         "version": manager.version,
         "root": manager.root,
         "detail": manager.describe(),
