@@ -47,3 +47,30 @@ def test_a_timeline_pressure_step_shows_in_the_recorded_samples(tmp_path):
     assert max(after) <= 0.10 * min(before)
     assert f"timeline at {PRESSURE_AT_S:g}s: pressure free" in trace and "reclaimed" in trace and ": step 1: limit" in trace
     assert ours(root, os.getpid()) == []  # the recorder's lab stopped and removed its cgroups
+
+
+def test_a_timeline_pressure_step_that_cannot_act_says_why_in_trace_and_events(tmp_path):
+    """No memory cgroup at all (cgroup_root is not one): the step is refused with the reason, never silently."""
+    import json
+
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text("""\
+sample_interval: 50ms
+pressure: {cgroup_root: /proc}
+workloads:
+  - {name: free, pattern: steady, size: 8MiB, arena_size: 8MiB, madvise: MADV_FREE}
+timeline:
+  - {at: 0.5s, do: pressure, workload: free}
+  - {at: 0.7s, do: release_pressure, workload: free}
+""")
+
+    Recorder(load_config(str(config_path)), tmp_path / "out", duration_s=1.5).run()
+
+    trace = (tmp_path / "out" / "trace.log").read_text().splitlines()
+    events = [json.loads(line) for line in (tmp_path / "out" / "events.jsonl").read_text().splitlines()]
+    said = [e for e in events if e.get("type") == "lab" and "pressure unavailable" in e["line"]]
+    print("\n" + "\n".join(json.dumps(e) for e in said))
+    assert len(said) == 2 and all(e["workload"] == "free" and e["kind"] == "error" for e in said)
+    assert all("/proc is not a memory cgroup" in e["line"] for e in said)
+    assert sum("lab: pressure unavailable: /proc is not a memory cgroup" in line for line in trace) == 2
+    assert any(e.get("type") == "lab" and "timeline at 0.5s: pressure free" in e["line"] for e in events)

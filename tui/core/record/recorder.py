@@ -248,6 +248,10 @@ class Recorder:
             self._rss_now[sample.workload] = sample.kernel.rss_bytes
         for line in update.trace_lines:
             files.trace(line.t_s, line.workload, line.line)
+            if line.line.startswith("lab: "):
+                # The lab's own notes (timeline steps, pressure steps, refusals with their reason) are events too.
+                files.event({"t_s": round(line.t_s, 3), "workload": line.workload, "type": "lab",
+                             "kind": line.kind, "line": line.line[len("lab: "):]})
         for marker in update.markers:
             if marker.kind in CHART_MARKER_KINDS:
                 self._markers.setdefault(marker.workload, []).append(marker)
