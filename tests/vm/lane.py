@@ -161,7 +161,9 @@ def _populate(kernel_dir: Path, vmlinuz: Path, base: Path, release: str) -> None
         vmlinux = _decompressed_kernel(vmlinuz)
         if vmlinux is not None:
             (tmp / "vmlinux").write_bytes(vmlinux)
-        os.replace(tmp, kernel_dir) if not kernel_dir.exists() else None
+        tmp.chmod(0o755)
+        if not kernel_dir.exists():
+            os.replace(tmp, kernel_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -281,7 +283,7 @@ def _initrd(kernel_dir: Path) -> Path:
     busybox = Path("/bin/busybox") if Path("/bin/busybox").is_file() else Path(shutil.which("busybox") or "")
     if not busybox.is_file():
         raise LaneUnavailable("no busybox (apt-get install busybox-static)")
-    if "statically linked" not in _run(["file", str(busybox)]).stdout and shutil.which("file"):
+    if shutil.which("file") and "statically linked" not in _run(["file", "-L", str(busybox)]).stdout:
         raise LaneUnavailable(f"{busybox} is not static (apt-get install busybox-static)")
     mods = sorted((kernel_dir / "mods").glob("*.ko"))
     key = hashlib.sha256(INIT.encode() + busybox.read_bytes()[:65536]

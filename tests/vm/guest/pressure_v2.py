@@ -19,9 +19,9 @@ import pytest
 
 from kernel_truth import read_smaps_rollup
 from lab_runner import Run, make_lab
-from tui.core.cgroups import CgroupManager
+from tui.core.kernel.cgroups import CgroupManager
 from tui.core.config import parse_config
-from tui.core.recorder import Recorder
+from tui.core.record.recorder import Recorder
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -101,7 +101,7 @@ def test_pressure_reclaims_lazyfree_dontneed_has_nothing_and_P_lifts(home):
     try:
         lab.start()
         run.until(lambda: run.running("free") and run.running("dontneed"), 30, "both running")
-        root = Path(lab._cgroup_manager.root)
+        root = Path(CgroupManager().root)
         assert root == home
         assert own_cgroup() == home / f"madvise-lab-{os.getpid()}.dashboard"  # moved aside: v2's no-internal rule
         free_cg = root / f"madvise-lab-{os.getpid()}-free"
@@ -157,15 +157,16 @@ pressure: {margin: 4MiB, step: 32MiB}
 workloads:
   - {name: free, pattern: steady, size: 8MiB, arena_size: 8MiB, madvise: MADV_FREE}
 timeline:
-  - {at: 1s, do: alloc, workload: free, value: 80MiB}
-  - {at: 3s, do: free, workload: free}
-  - {at: 3.2s, do: gc, workload: free}
-  - {at: 3.4s, do: scavenge, workload: free}
-  - {at: 5s, do: pressure, workload: free}
-  - {at: 6.5s, do: release_pressure, workload: free}
+  - {at: 0.5s, do: alloc, workload: free, value: 80MiB}
+  - {at: 5s, do: free, workload: free}
+  - {at: 5.2s, do: gc, workload: free}
+  - {at: 5.4s, do: scavenge, workload: free}
+  - {at: 10s, do: pressure, workload: free}
+  - {at: 11.5s, do: release_pressure, workload: free}
 """, "timeline.yaml", mem_available_bytes=16 * GiB)
 
-    Recorder(config, tmp_path, duration_s=7.5).run()
+    # Generous gaps: under TCG on a busy host the workload can take seconds to start and to touch 80 MiB.
+    Recorder(config, tmp_path, duration_s=12.5).run()
 
     with open(tmp_path / "samples.csv", newline="") as file:
         rows = [(float(r["t_s"]), int(r["lazyfree_bytes"] or 0), int(r["rss_bytes"])) for r in csv.DictReader(file)]
@@ -173,20 +174,20 @@ timeline:
     events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
     markers = [e["label"] for e in events if e.get("type") == "marker" and e.get("kind") == "pressure"]
     pressure_t_s = next(e["t_s"] for e in events if e.get("type") == "marker" and e.get("kind") == "pressure")
-    before = [lazyfree for t, lazyfree, _ in rows if t < pressure_t_s - 0.3 and t > 4.0]
+    before = [lazyfree for t, lazyfree, _ in rows if pressure_t_s - 1.0 < t < pressure_t_s - 0.2]
     after = [lazyfree for t, lazyfree, _ in rows if pressure_t_s + 0.3 < t]
-    print("\n" + "\n".join(l for l in trace.splitlines() if "pressure" in l))
+    print("\n" + trace)
     print(markers)
     assert before and after and min(before) >= 0.95 * RELEASE_BYTES
     assert max(after) <= 0.10 * min(before)
-    assert "timeline at 5s: pressure free" in trace and ": step 1: memory.reclaim" in trace and "pglazyfreed" in trace
+    assert "timeline at 10s: pressure free" in trace and ": step 1: memory.reclaim" in trace and "pglazyfreed" in trace
     assert markers[0].startswith("pressure → ") and markers[-1] == "pressure released"
     assert not [n for n in ours(home)]
 
 
 DASHBOARD = """
 import subprocess, sys
-from tui.core.cgroups import CgroupManager
+from tui.core.kernel.cgroups import CgroupManager
 cgroup = CgroupManager().create("free")
 subprocess.Popen(["sleep", "60"], preexec_fn=cgroup.preexec)
 print(cgroup.path, flush=True)

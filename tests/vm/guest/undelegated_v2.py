@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tui.core.cgroups import DELEGATE_HINT
+from tui.core.kernel.cgroups import DELEGATE_HINT
 
 REPO = Path(__file__).resolve().parents[3]
 
