@@ -208,7 +208,16 @@ class Runtime:
         elif cmd == "scavenge":
             self.scavenge(self.scavenger.forced(self.heap.idle_spans()))
         elif cmd == "alloc":
-            span = self.alloc(command.args["bytes"])
+            n_bytes, available = command.args["bytes"], _mem_available_bytes()
+            if available is not None and n_bytes > available // 2:
+                # the pages are touched: a junk or typo'd size must not get the machine's OOM killer going
+                self.error(f"alloc {n_bytes} bytes: more than half of MemAvailable ({available >> 20} MiB); refused")
+                return
+            try:
+                span = self.alloc(n_bytes)
+            except (OSError, MemoryError) as exc:
+                self.error(f"alloc {n_bytes} bytes: {exc}; nothing allocated")
+                return
             if span is not None:
                 self.manual.append(span)
             self.flush_allocs()
@@ -275,14 +284,65 @@ def _errno_in(detail: str) -> int | None:
     return None
 
 
-def _stdin_reader(lines: "queue.Queue[object]") -> None:
-    """Blocking reads in a thread so the main loop keeps its own time; EOF is a message too."""
+def _mem_available_bytes() -> int | None:
     try:
-        for line in sys.stdin:
-            lines.put(line)
-    except (OSError, ValueError):
+        with open("/proc/meminfo", "rb") as f:
+            for line in f:
+                if line.startswith(b"MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
         pass
+    return None
+
+
+MAX_COMMAND_BYTES = 4096  # a real command is under 100 bytes; the reader never holds more of a line than this
+
+
+def _stdin_reader(lines: "queue.Queue[object]", fd: int = 0) -> None:
+    """Blocking reads in a thread so the main loop keeps its own time; EOF is a message too. Raw os.read on the
+    fd, not sys.stdin: a daemon thread blocked inside a buffered reader's lock aborts the interpreter at exit.
+    A line that is not UTF-8 or is longer than MAX_COMMAND_BYTES becomes a refused command (the `error` reply),
+    never the end of stdin; memory stays bounded however long the line."""
+    pending = bytearray()
+    skipped = 0  # > 0 while dropping the rest of an overlong line
+    try:
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            pending += chunk
+            while True:
+                end = pending.find(b"\n")
+                if end < 0:
+                    if len(pending) > MAX_COMMAND_BYTES:
+                        skipped += len(pending)
+                        pending.clear()
+                    break
+                raw, pending[:] = bytes(pending[:end]), pending[end + 1:]
+                if skipped:
+                    lines.put(_Refused(f"a command line of {skipped + len(raw) + 1} bytes "
+                                       f"(at most {MAX_COMMAND_BYTES})"))
+                    skipped = 0
+                elif len(raw) > MAX_COMMAND_BYTES:
+                    lines.put(_Refused(f"a command line of {len(raw) + 1} bytes (at most {MAX_COMMAND_BYTES})"))
+                else:
+                    lines.put(_decoded(raw))
+    except OSError:
+        pass
+    if pending and not skipped:
+        lines.put(_decoded(bytes(pending)))  # a last command without its newline
     lines.put(_EOF)
+
+
+def _decoded(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return _Refused(f"not UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})")
+
+
+class _Refused(str):
+    """A stdin line refused before decoding; the text says why."""
 
 
 def _write_stdout(line: str) -> None:
@@ -372,7 +432,9 @@ def run(opts: dict[str, Any]) -> int:
                 if item is _EOF:
                     rt.exit_reason = "stdin closed"
                     break
-                if isinstance(item, str):
+                if isinstance(item, _Refused):
+                    rt.error(f"stdin: {item}")
+                elif isinstance(item, str):
                     rt.now_s = time.monotonic() - t0
                     rt.handle_line(item)
                     if rt.exit_reason:

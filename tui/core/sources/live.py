@@ -266,7 +266,12 @@ class Lab:
             if isinstance(item, tuple):
                 self._apply_sample(out, *item[1:])
             elif isinstance(item, Received):
-                self._apply_received(out, item)
+                try:
+                    self._apply_received(out, item)
+                except (KeyError, TypeError, ValueError, OverflowError) as error:
+                    # decode_message checks the shape; a field it does not check must not stop the dashboard
+                    out.line(TraceLine(item.t_s, item.name, f"lab: error: bad {item.data.get('type')} message from "
+                                       f"the workload: {error!r:.120}", "error"))
             elif isinstance(item, OutputLine):
                 out.line(TraceLine(item.t_s, item.name, item.line, item.kind if item.kind in TRACE_KINDS else "other"))
             elif isinstance(item, Spawned):
@@ -368,7 +373,9 @@ class Lab:
             label = f"gc {data.get('n', '')}" + (" (forced)" if data.get("forced") else "")
             self._marker(out, t_s, name, "gc", label.strip())
         elif event == "scavenge":
-            released = int(data.get("released_bytes") or 0)
+            released = data.get("released_bytes", 0)
+            if not isinstance(released, int) or isinstance(released, bool) or released < 0:
+                raise TypeError(f"scavenge: released_bytes must be a byte count, got {released!r:.40}")
             if released:  # a sweep that found nothing idle long enough is not worth a chart mark
                 self._marker(out, t_s, name, "scavenge", f"scavenge {released / MiB:.0f} MiB")
         elif event == "mode":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import ctypes
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from tui.core.config import WorkloadConfig
 from tui.core.golang.trace import classify
@@ -21,6 +22,40 @@ from workloads.allocators import NATIVE_KINDS
 
 PR_SET_PDEATHSIG = 1
 MAX_LINE_CHARS = 2000  # a runaway child cannot flood the trace pane with one giant line
+READ_LIMIT_CHARS = protocol.MAX_MESSAGE_CHARS  # the reader never holds more of one line than this (bounded memory)
+_UNDECODABLE = re.compile("[\udc80-\udcff]")  # surrogateescape: the bytes of the output that were not UTF-8
+
+
+def read_lines(stream: Any, limit: int = READ_LIMIT_CHARS) -> Iterator[tuple[str, str | None]]:
+    """(line, problem) per line of a text stream, reading at most `limit` characters at a time: a longer line
+    is dropped (its first characters kept to show) with the problem named, so memory stays bounded however long
+    a line a child prints; a last line cut off by the exit comes as it is (decode then says it is truncated)."""
+    while True:
+        chunk = stream.readline(limit + 1)
+        if not chunk:
+            return
+        if chunk.endswith("\n") or len(chunk) <= limit:
+            yield chunk.rstrip("\n"), None
+            continue
+        head, total = chunk[:80], len(chunk)
+        while chunk and not chunk.endswith("\n"):
+            chunk = stream.readline(limit + 1)
+            total += len(chunk)
+        yield head, f"a line of {total} characters (at most {limit}), dropped"
+
+
+def printable(line: str) -> tuple[str, str | None]:
+    """The line as the trace pane can show it (bytes that were not UTF-8 as �, control characters escaped) and
+    the encoding problem, if any."""
+    problem = None
+    bad = _UNDECODABLE.search(line)
+    if bad:
+        byte = ord(bad.group()) - 0xDC00
+        problem = f"not UTF-8 (byte 0x{byte:02x} at column {bad.start() + 1})"
+        line = _UNDECODABLE.sub("\ufffd", line)
+    if not line.isprintable():
+        line = "".join(ch if ch.isprintable() or ch == "\t" else repr(ch)[1:-1] for ch in line)
+    return line, problem
 EXIT_GRACE_S = 1.0
 
 try:
@@ -216,7 +251,8 @@ class Supervisor:
             argv, env = workload_command(workload, lambda text: self._emit_line(name, None, generation, text))
             proc = subprocess.Popen(
                 argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                text=True, encoding="utf-8", errors="replace", bufsize=1, close_fds=True,
+                # surrogateescape: bytes that are not UTF-8 survive decoding, so the reader can say which
+                text=True, encoding="utf-8", errors="surrogateescape", bufsize=1, close_fds=True,
                 start_new_session=True,  # Ctrl+C in the terminal reaches the dashboard, which stops them in order
                 preexec_fn=_child_setup(os.getpid(), self._preexec.get(name)),
             )
@@ -243,21 +279,23 @@ class Supervisor:
     def _read_stdout(self, child: _Child) -> None:
         pid = child.proc.pid
         try:
-            for raw in child.proc.stdout:
-                line = raw.rstrip("\n")
-                if not line:
+            for raw, problem in read_lines(child.proc.stdout):
+                if not raw:
                     continue
                 t_s = self.t_s()
-                if not line.startswith("{"):  # a print() of the workload's, not a message: shown as it is
+                line, encoding_problem = printable(raw)
+                problem = problem or encoding_problem
+                if problem is None and not line.startswith("{"):
+                    # a print() of the workload's, not a message: shown as it is
                     self._on_message(OutputLine(child.name, pid, child.generation, t_s, line[:MAX_LINE_CHARS],
                                                 "other", "stdout"))
                     continue
                 try:
+                    if problem is not None:
+                        raise protocol.BadMessage(f"{problem}: {line[:80]!r}")
                     data = protocol.decode_message(line)
                 except protocol.BadMessage as error:
-                    self._on_message(OutputLine(child.name, pid, child.generation, t_s,
-                                                f"lab: bad message from the workload: {error}"[:MAX_LINE_CHARS],
-                                                "error", "stdout"))
+                    self._bad_message(child, t_s, str(error))
                     continue
                 if data.get("type") == "error":
                     child.last_error = str(data.get("message", ""))[:MAX_LINE_CHARS]
@@ -278,10 +316,20 @@ class Supervisor:
         self._on_message(Exited(child.name, pid, child.generation, self.t_s(), code, last_error,
                                 child.requested_exit))
 
+    def _bad_message(self, child: _Child, t_s: float, reason: str) -> None:
+        """A stdout line that is not a valid message: an error line in the trace pane, and in events.jsonl."""
+        text = f"lab: bad message from the workload: {reason}"[:MAX_LINE_CHARS]
+        self._on_message(OutputLine(child.name, child.proc.pid, child.generation, t_s, text, "error", "stdout"))
+        if self._on_raw is not None:
+            try:
+                self._on_raw(child.name, {"type": "lab_error", "t": round(t_s, 6), "message": text})
+            except Exception:  # noqa: BLE001 - a recorder bug must not stop the reader
+                pass
+
     def _read_stderr(self, child: _Child) -> None:
         try:
-            for raw in child.proc.stderr:
-                line = raw.rstrip("\n")[:MAX_LINE_CHARS]
+            for raw, problem in read_lines(child.proc.stderr):
+                line = (printable(raw)[0] + (f" [{problem}]" if problem else ""))[:MAX_LINE_CHARS]
                 if not line.strip():
                     continue
                 child.last_stderr = line
