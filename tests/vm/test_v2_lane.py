@@ -8,7 +8,7 @@ import pytest
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 # The phases tests/vm/guest/run.sh runs, with the fewest guest tests each must pass (none may be skipped).
-PHASES = {"root": 5, "delegated": 4}
+PHASES = {"root": 6, "delegated": 5}
 
 
 @pytest.mark.parametrize("phase", PHASES)

@@ -281,8 +281,12 @@ class WorkloadCgroup:
             return {}
         return {key: int(fields[key]) for key in ("pglazyfree", "pglazyfreed") if key in fields}
 
-    def squeeze(self, footprint_bytes: int, margin_bytes: int, step_bytes: int) -> PressureResult:
-        """Lower the limit step by step toward footprint + margin (never below) and measure the reclaim."""
+    def squeeze(self, footprint_bytes: int, margin_bytes: int, step_bytes: int, *,
+                use_reclaim: bool | None = None) -> PressureResult:
+        """Lower the limit step by step toward footprint + margin (never below) and measure the reclaim.
+
+        v2: memory.reclaim where the kernel has it (use_reclaim None), else memory.high (tests pick with it).
+        """
         self._step_lines: list[str] = []
         floor_bytes = -(-(footprint_bytes + margin_bytes) // _PAGE_BYTES) * _PAGE_BYTES
         step_bytes = max(step_bytes, _PAGE_BYTES)
@@ -296,7 +300,7 @@ class WorkloadCgroup:
                                   f"footprint + margin {_mib(floor_bytes)})")
         if self.version == 1:
             return self._squeeze_v1(before_bytes, floor_bytes, step_bytes)
-        if os.path.exists(self._file("memory.reclaim")):
+        if use_reclaim if use_reclaim is not None else os.path.exists(self._file("memory.reclaim")):
             return self._squeeze_v2_reclaim(before_bytes, floor_bytes, step_bytes)
         return self._squeeze_v2_high(before_bytes, floor_bytes, step_bytes)
 
@@ -408,11 +412,20 @@ class WorkloadCgroup:
                 return self._failed(f"cannot write {high_file}: {exc.strerror}")
             step_s = time.perf_counter() - start
             kernel_s += step_s
-            # memory.high never refuses: a step that reclaimed nothing means nothing more is reclaimable,
-            # and leaving high below usage would only throttle the workload.
-            if self.usage_bytes() >= usage_bytes and self.usage_bytes() > target:
-                _write(high_file, str(lowest).encode() if lowest is not None else _V2_UNLIMITED)
+            # memory.high never refuses: the kernel reclaims what it can and leaves usage above a target it
+            # cannot reach. High must never stay below usage (that would only throttle the workload): a step
+            # that reclaimed nothing is undone, one that got part of the way holds where it got.
+            after_bytes = self.usage_bytes()
+            if after_bytes > target:
                 stopped = ", then nothing more reclaimable" if steps else ""
+                if after_bytes >= usage_bytes:
+                    _write(high_file, str(lowest).encode() if lowest is not None else _V2_UNLIMITED)
+                    break
+                reached = -(-after_bytes // _PAGE_BYTES) * _PAGE_BYTES
+                _write(high_file, str(reached).encode())
+                lowest, steps = reached, steps + 1
+                self._record_step(f"memory.high {_mib(target)} (held at {_mib(reached)})", usage_bytes, step_s)
+                stopped = ", then nothing more reclaimable"
                 break
             lowest, steps = target, steps + 1
             self._record_step(f"memory.high {_mib(target)}", usage_bytes, step_s)
@@ -494,7 +507,7 @@ class CgroupManager:
         reclaim = os.path.exists(os.path.join(self.root, "memory.reclaim")) or _release_at_least(5, 19)
         how = "memory.reclaim, held by memory.high" if reclaim else "memory.high (no memory.reclaim before Linux 5.19)"
         who = ("as root" if self.mode == "v2" else
-               f"delegated to uid {os.geteuid()} (its cgroup.procs and cgroup.subtree_control are writable)")
+               f"by uid {os.geteuid()}, delegated to it (its cgroup.procs and cgroup.subtree_control)")
         return f"{self.mode}: cgroup v2 at {self.root}: writable {who}; squeezes with {how}{self.plan}"
 
     def _ours(self) -> list[tuple[str, int]]:
