@@ -36,6 +36,35 @@ class Target:
     name: str
     madvise: str  # a Go runtime's release flag (version and GODEBUG) when we can tell, else "unknown"
     runtime: str = ""  # the detected runtime and allocator, e.g. "CPython 3.11 · glibc" ("" when unknown)
+    start_ticks: int | None = None  # when it started (clock ticks after boot): a reused pid has another
+
+
+PF_KTHREAD = 0x00200000  # include/linux/sched.h: the task is a kernel thread
+
+
+def proc_stat(pid: int) -> tuple[str, int, int] | None:
+    """(state letter, flags, start time in clock ticks) from /proc/PID/stat; None when there is no such process."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return fields[0].decode(), int(fields[6]), int(fields[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def gone_reason(pid: int, start_ticks: int | None) -> str:
+    """Why a watched process has no memory to show any more, in words for its panel."""
+    stat = proc_stat(pid)
+    if stat is None:
+        return "the process exited"
+    state, _, started = stat
+    if start_ticks is not None and started != start_ticks:
+        comm = _read_comm(pid)
+        return (f"the process exited; pid {pid} now belongs to another process"
+                f"{f' ({comm})' if comm else ''}, which is not shown")
+    if state in ("Z", "X"):
+        return "the process exited: a zombie until its parent collects it"
+    return "its memory can no longer be read (it may be exiting)"
 
 
 def _read_comm(pid: int) -> str:
@@ -77,7 +106,9 @@ def check_pid(pid: int, command: str = "attach") -> None:
         with open(path, "rb") as f:
             memory = parse_smaps_rollup(f.read())
     except (FileNotFoundError, ProcessLookupError):
-        raise UsageError(f"{command}: no process with pid {pid}") from None
+        if proc_stat(pid) is None:
+            raise UsageError(f"{command}: no process with pid {pid}") from None
+        memory = None  # a zombie or a kernel thread: the process is there, its memory map is not
     except PermissionError:
         comm = _read_comm(pid)
         who = f"pid {pid} ({comm})" if comm else f"pid {pid}"
@@ -85,15 +116,23 @@ def check_pid(pid: int, command: str = "attach") -> None:
     except OSError as error:
         raise UsageError(f"{command}: pid {pid}: cannot read {path}: {error.strerror}") from None
     if memory is None:
-        raise UsageError(f"{command}: pid {pid} has no user memory to watch (a kernel thread or a zombie)")
+        stat, comm = proc_stat(pid), _read_comm(pid)
+        who = f"pid {pid} ({comm})" if comm else f"pid {pid}"
+        if stat is not None and stat[1] & PF_KTHREAD:
+            raise UsageError(f"{command}: {who} is a kernel thread: it has no user memory to watch")
+        if stat is not None and stat[0] in ("Z", "X"):
+            raise UsageError(f"{command}: {who} is a zombie: it has exited and its parent has not collected it")
+        raise UsageError(f"{command}: {who} has no user memory to watch")
 
 
 def _target(pid: int, name: str) -> Target:
+    stat = proc_stat(pid)
+    start_ticks = stat[2] if stat is not None else None
     detected = quick_detect(pid)
     if detected is None:
-        return Target(pid, name, madvise_hint(pid))
+        return Target(pid, name, madvise_hint(pid), start_ticks=start_ticks)
     label = "" if detected.runtime == detected.allocator == "unknown" else detected.label
-    return Target(pid, name, detected.go_madvise or madvise_hint(pid), label)
+    return Target(pid, name, detected.go_madvise or madvise_hint(pid), label, start_ticks)
 
 
 def resolve_targets(pids: Sequence[int], names: Sequence[str] | None = None,
@@ -192,6 +231,7 @@ class AttachLab:
             raise UsageError(f"attach: --trace: {len(traces)} traces for {len(self.targets)} pids (one per pid, in order)")
         self.names = tuple(t.name for t in self.targets)
         self._by_pid = {t.pid: t for t in self.targets}
+        self._by_name = {t.name: t for t in self.targets}
         self._clock = clock
         self._t0 = clock()
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -234,7 +274,10 @@ class AttachLab:
     # -- the Lab facade -------------------------------------------------------------------------------
     def start(self) -> None:
         for target in self.targets:
-            if not self._sampler.add(target.pid):
+            # The sampler's fds stay bound to the process it opened; opened after a reuse they would be a
+            # stranger's: compare start times once they are open.
+            if not self._sampler.add(target.pid) or not self._same_process(target):
+                self._sampler.remove(target.pid)
                 self._queue.put(("sample", target.name, self.t_s(), None))
         self._sampler.start()
         for name, source in self._trace_sources.items():
@@ -263,9 +306,18 @@ class AttachLab:
     def status(self, name: str) -> WorkloadStatus:
         return self._statuses[name]
 
+    def _same_process(self, target: Target) -> bool:
+        """Is `target.pid` still the process we attached to (not exited, its number not reused)?"""
+        stat = proc_stat(target.pid)
+        return stat is not None and stat[0] not in ("Z", "X") and (
+            target.start_ticks is None or stat[2] == target.start_ticks)
+
     def heapmap(self, name: str, force: bool = False) -> HeapMap | None:
         """The kernel's side only (we do not know the runtime's spans): the largest anonymous mappings."""
-        return self._heapmaps.read(name, self._statuses[name].pid, self.t_s(), None, force=force)
+        status = self._statuses[name]
+        if status.state == "exited" or not self._same_process(self._by_name[name]):
+            return None  # read by pid: after an exit that number may be a stranger's
+        return self._heapmaps.read(name, status.pid, self.t_s(), None, force=force)
 
     def poll(self) -> LabUpdate:
         """Drain what the sampler and trace followers queued; apply it to the series."""
@@ -294,8 +346,9 @@ class AttachLab:
         if memory is None:
             if status.state != "exited":
                 # Not our child: its exit code is its parent's to collect.
-                status = WorkloadStatus(name, status.pid, "exited", None, status.madvise, "the process exited",
-                                        status.runtime)
+                target = self._by_name[name]
+                status = WorkloadStatus(name, status.pid, "exited", None, status.madvise,
+                                        gone_reason(target.pid, target.start_ticks), status.runtime)
                 self._statuses[name] = status
                 statuses.append(status)
             return
