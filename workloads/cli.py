@@ -33,7 +33,7 @@ def _default_text(option) -> str:
         return "the allocator's own"
     if option.kind == "size":
         return format_size(option.default)
-    if option.kind == "duration":
+    if option.kind in ("duration", "decay"):
         return format_duration(option.default)
     return str(option.default)
 

@@ -15,12 +15,15 @@ TRACE_FORMATS = ("go1.12", "go1.19", "go1.21")
 _WHOLE = re.compile(r"^[+-]?[0-9]{1,11}$")
 
 
+NEVER_S = -1.0  # a "decay" option set to never (jemalloc's decay_ms -1: those pages are not purged by time)
+
+
 @dataclass(frozen=True)
 class Option:
     """One knob: `name` is the config key; the CLI flag is `--name` with dashes."""
 
     name: str
-    kind: str  # "size" | "duration" | "int" | "choice" | "bool"
+    kind: str  # "size" | "duration" | "decay" (a duration or never) | "int" | "choice" | "bool"
     default: Any  # already parsed: bytes, seconds, int, str, bool
     help: str
     choices: tuple[str, ...] = ()
@@ -35,6 +38,8 @@ class Option:
             return parse_size(raw)
         if self.kind == "duration":
             return parse_duration(raw)
+        if self.kind == "decay":  # jemalloc's decay times: a duration, or never (decay_ms -1)
+            return NEVER_S if isinstance(raw, str) and raw.strip().lower() == "never" else parse_duration(raw)
         if self.kind == "int":
             if isinstance(raw, bool):
                 raise ValueError(f"expected a whole number, got {raw!r}")
@@ -65,6 +70,7 @@ class Option:
         return {
             "size": SIZE_HELP,
             "duration": DURATION_HELP,
+            "decay": DURATION_HELP + ", or never",
             "int": "a whole number",
             "bool": "true or false",
             "choice": "one of " + ", ".join(self.choices),
@@ -99,10 +105,11 @@ OPTIONS: tuple[Option, ...] = (
     # Native allocator kinds (glibc, jemalloc, mimalloc, tcmalloc); None = the allocator's own default.
     Option("keep_one_in", "int", 64, "native allocators: when objects are dropped, 1 block in N stays allocated "
            "(long-lived neighbours that pin the heap, as in real programs; freed at the next drop); 0 keeps none"),
-    Option("dirty_decay", "duration", None, "jemalloc: dirty_decay_ms, how long freed (dirty) pages wait before "
+    Option("dirty_decay", "decay", None, "jemalloc: dirty_decay_ms, how long freed (dirty) pages wait before "
            "they decay to muzzy (MADV_FREE) or are purged"),
-    Option("muzzy_decay", "duration", None, "jemalloc: muzzy_decay_ms, how long MADV_FREE'd (muzzy) pages wait "
-           "before they are purged with MADV_DONTNEED (MADV_FREE mode: 10s unless set; MADV_DONTNEED mode: 0)"),
+    Option("muzzy_decay", "decay", None, "jemalloc: muzzy_decay_ms, how long MADV_FREE'd (muzzy) pages wait "
+           "before they are purged with MADV_DONTNEED (MADV_FREE mode: never unless set, so only the kernel takes "
+           "them; MADV_DONTNEED mode: 0, no muzzy stage)"),
     Option("background_thread", "bool", None, "jemalloc: background_thread, a thread that runs decay while the "
            "program is idle (without it decay runs only on malloc/free)"),
     Option("purge_delay", "duration", None, "mimalloc: purge_delay (mimalloc 2.0: reset_delay and "

@@ -64,16 +64,16 @@ def test_each_kind_allocates_real_blocks_and_the_panel_shows_the_kernels_figures
 
 def test_jemalloc_madv_free_keeps_rss_as_lazyfree_equal_to_muzzy_and_dontneed_drops_it(native_run):
     need("jemalloc")
-    knobs = "dirty_decay: 500ms, muzzy_decay: 10s, background_thread: true"
+    knobs = "dirty_decay: 500ms, background_thread: true"  # MADV_FREE mode: muzzy_decay never unless set
     run = native_run(config(entry("free", "jemalloc", f"madvise: MADV_FREE, {knobs}"),
                             entry("dontneed", "jemalloc", f"madvise: MADV_DONTNEED, {knobs}")))
     run.until(lambda: dropped(run, "free") and dropped(run, "dontneed"), what="both dropped")
     # MADV_FREE: dirty pages decay to muzzy; the kernel keeps them resident as LazyFree
-    run.until(lambda: run.allocator("free").get("muzzy", 0) >= 40 * MiB
+    run.until(lambda: run.allocator("free").get("muzzy", 0) >= DROPPED_BYTES * 0.85
               and run.allocator("free")["dirty"] < 4 * MiB, what="free: dirty decayed to muzzy")
     free = read_smaps_rollup(run.lab.status("free").pid)
     muzzy = run.allocator("free")["muzzy"]
-    assert free.rss_bytes >= 40 * MiB, free
+    assert free.rss_bytes >= DROPPED_BYTES * 0.85 and "muzzy_decay_ms:-1" in run.lab.native("free").allocator, free
     assert abs(free.lazyfree_bytes - muzzy) <= 4 * MiB + 0.1 * muzzy, (free, muzzy)
     decay_to_muzzy = re.compile(r"jemalloc: decay \(background thread\): dirty \d+ → \d+ MiB, "
                                 r"muzzy \d+ → \d+ MiB \(MADV_FREE[ )]")
@@ -82,18 +82,21 @@ def test_jemalloc_madv_free_keeps_rss_as_lazyfree_equal_to_muzzy_and_dontneed_dr
     # MADV_DONTNEED (muzzy_decay_ms:0): the same decay drops RSS, no LazyFree
     run.until(lambda: run.allocator("dontneed").get("dirty", 1 << 40) < 4 * MiB, what="dontneed: dirty purged")
     gone = read_smaps_rollup(run.lab.status("dontneed").pid)
-    assert gone.rss_bytes < free.rss_bytes - 30 * MiB and gone.lazyfree_bytes < 2 * MiB, (gone, free)
+    assert gone.lazyfree_bytes < 2 * MiB, gone
+    assert gone.rss_bytes < free.rss_bytes - DROPPED_BYTES * 0.7, (gone, free)
     run.until(lambda: any(l.startswith("jemalloc: decay (background thread): dirty") and "(MADV_DONTNEED)" in l
                           for l in run.texts("dontneed")), what="the decay line naming MADV_DONTNEED")
     assert "muzzy_decay_ms:0" in run.lab.native("dontneed").allocator
     agree(run, "dontneed")
     # s: the explicit purge takes the LazyFree pages too, reported with bytes and time
+    lazy_before_purge = read_smaps_rollup(run.lab.status("free").pid).lazyfree_bytes
     run.lab.scavenge("free")
     run.until(lambda: run.events("free", "scavenge"), what="the purge")
     purge = run.events("free", "scavenge")[-1]
-    assert purge["released_bytes"] >= 30 * MiB and purge["madvise_s"] >= 0
+    assert purge["madvise_s"] >= 0 and purge["released_bytes"] >= lazy_before_purge - 4 * MiB, (purge,
+                                                                                                lazy_before_purge)
     after = read_smaps_rollup(run.lab.status("free").pid)
-    assert after.lazyfree_bytes < 2 * MiB and after.rss_bytes < free.rss_bytes - 30 * MiB, (after, free)
+    assert after.lazyfree_bytes < 2 * MiB and after.rss_bytes < free.rss_bytes - DROPPED_BYTES * 0.7, (after, free)
     assert any(l.startswith("jemalloc: arena.4096.purge: released") and " ms " in l for l in run.texts("free"))
 
 

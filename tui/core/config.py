@@ -127,7 +127,9 @@ def _format_flag(kind: str, value: Any) -> str:
         return "true" if value else "false"
     if kind == "size":
         return format_size(value)
-    if kind == "duration":
+    if kind == "decay" and value < 0:
+        return "never"
+    if kind in ("duration", "decay"):
         text = format_duration(value)
         return text if parse_duration(text) == value else repr(float(value))
     return str(value)
