@@ -229,15 +229,22 @@ class NativeRuntime:
         self.mutations_seen = self.mutations
 
     def after_mutation(self) -> None:
-        """The program's own malloc/free moved the figures: the next comparison starts from here, not before it."""
-        if self.mutations != self.mutations_seen:
-            self.figures = self.allocator.figures()
-            self.last_change_s = self.now_s
-            self.idle_noticed = False
+        """The program's own malloc/free moved jemalloc's levels: the next comparison starts from the new levels, but
+        from the old purge counters, since decay without a background thread runs inside those very malloc/free calls.
+        (The other allocators' release figures only move one way on a release, so they keep their baseline.)"""
+        if self.mutations == self.mutations_seen:
+            return
+        self.last_change_s = self.now_s
+        self.idle_noticed = False
+        if isinstance(self.allocator, Jemalloc):
+            before, now = self.figures, self.allocator.figures()
+            for counter in ("dirty_purged_pages", "muzzy_purged_pages"):
+                now.raw[counter] = before.raw[counter]
+            self.figures = now
 
     def _trigger(self) -> str:
         if isinstance(self.allocator, Jemalloc):
-            return "background thread" if self.allocator.background_thread() else "decay on malloc/free"
+            return "background thread" if self.allocator.background_thread() else "malloc/free activity"
         if self.kind == "tcmalloc":
             return "gradual release on page-heap activity"
         if self.kind == "glibc":
@@ -250,7 +257,8 @@ class NativeRuntime:
             return
         trigger = self._trigger()
         if self.kind == "jemalloc":
-            mode, text = _jemalloc_decay_line(first.raw, now.raw, trigger)
+            mode, text = _jemalloc_decay_line(first.raw, now.raw, trigger,
+                                              lazy=self.allocator.option("muzzy_decay_ms") != 0)
             if not text:
                 return
         elif self.kind == "tcmalloc":
@@ -358,26 +366,28 @@ class NativeRuntime:
         return due
 
 
-def _jemalloc_decay_line(raw0: dict[str, int], raw1: dict[str, int], trigger: str) -> tuple[str, str]:
-    """`jemalloc: decay (background thread): dirty 512 → 0 MiB, muzzy 0 → 512 MiB (MADV_FREE)` and the main mode."""
+def _jemalloc_decay_line(raw0: dict[str, int], raw1: dict[str, int], trigger: str, lazy: bool) -> tuple[str, str]:
+    """`jemalloc: decay (background thread): dirty 512 → 0 MiB, muzzy 0 → 512 MiB (MADV_FREE)` and the main mode.
+
+    The amounts come from jemalloc's purge counters, which the program's own malloc/free do not move: with a muzzy
+    stage (`lazy`, muzzy_decay_ms != 0) a dirty page's decay is MADV_FREE, without it MADV_DONTNEED; a muzzy page's
+    purge is MADV_DONTNEED.
+    """
     page = raw1["page_bytes"]
-    left_dirty = (raw1["dirty_purged_pages"] - raw0["dirty_purged_pages"]) * page
-    left_muzzy = (raw1["muzzy_purged_pages"] - raw0["muzzy_purged_pages"]) * page
-    to_muzzy = max(0, raw1["muzzy"] - raw0["muzzy"] + left_muzzy)  # MADV_FREE: dirty -> muzzy
-    dontneed = max(0, left_dirty - to_muzzy) + left_muzzy  # purged from dirty directly, or from muzzy
+    left_dirty = max(0, raw1["dirty_purged_pages"] - raw0["dirty_purged_pages"]) * page
+    left_muzzy = max(0, raw1["muzzy_purged_pages"] - raw0["muzzy_purged_pages"]) * page
+    to_muzzy = left_dirty if lazy else 0
+    dontneed = left_muzzy + (0 if lazy else left_dirty)
     parts = []
     for name in ("dirty", "muzzy"):
-        if abs(raw1[name] - raw0[name]) >= RELEASE_MIN_BYTES:
-            parts.append(f"{name} {_mib(raw0[name])} → {_mib(raw1[name])} MiB")
+        a, b = raw0[name], raw1[name]
+        parts.append(f"{name} {_mib(a)} → {_mib(b)} MiB" if abs(b - a) >= RELEASE_MIN_BYTES else f"{name} {_mib(b)} MiB")
     modes = [(m, n) for m, n in (("MADV_FREE", to_muzzy), ("MADV_DONTNEED", dontneed)) if n >= RELEASE_MIN_BYTES]
     if not modes:
         return "", ""  # the interpreter's own small frees: not a release worth a line
-    if len(modes) == 1:
-        how = modes[0][0]
-    else:
-        how = ", ".join(f"{m} {_mib(n)} MiB" for m, n in modes) or "less than 1 MiB"
-    main = max(modes, key=lambda mn: mn[1])[0] if modes else "MADV_DONTNEED"
-    return main, f"jemalloc: decay ({trigger}): {', '.join(parts) or 'no visible change'} ({how})"
+    how = ", ".join(f"{m} {_mib(n)} MiB" for m, n in modes)
+    main = max(modes, key=lambda mn: mn[1])[0]
+    return main, f"jemalloc: decay ({trigger}): {', '.join(parts)} ({how})"
 
 
 def _sum_known(f: Figures) -> int:

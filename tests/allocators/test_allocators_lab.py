@@ -76,7 +76,7 @@ def test_jemalloc_madv_free_keeps_rss_as_lazyfree_equal_to_muzzy_and_dontneed_dr
     assert free.rss_bytes >= DROPPED_BYTES * 0.85 and "muzzy_decay_ms:-1" in run.lab.native("free").allocator, free
     assert abs(free.lazyfree_bytes - muzzy) <= 4 * MiB + 0.1 * muzzy, (free, muzzy)
     decay_to_muzzy = re.compile(r"jemalloc: decay \(background thread\): dirty \d+ → \d+ MiB, "
-                                r"muzzy \d+ → \d+ MiB \(MADV_FREE[ )]")
+                                r"muzzy \d+ → \d+ MiB \(MADV_FREE \d+ MiB\)")
     run.until(lambda: any(decay_to_muzzy.match(l) for l in run.texts("free")), what="the decay line naming MADV_FREE")
     agree(run, "free")
     # MADV_DONTNEED (muzzy_decay_ms:0): the same decay drops RSS, no LazyFree
@@ -84,7 +84,7 @@ def test_jemalloc_madv_free_keeps_rss_as_lazyfree_equal_to_muzzy_and_dontneed_dr
     gone = read_smaps_rollup(run.lab.status("dontneed").pid)
     assert gone.lazyfree_bytes < 2 * MiB, gone
     assert gone.rss_bytes < free.rss_bytes - DROPPED_BYTES * 0.7, (gone, free)
-    run.until(lambda: any(l.startswith("jemalloc: decay (background thread): dirty") and "(MADV_DONTNEED)" in l
+    run.until(lambda: any(l.startswith("jemalloc: decay (background thread): dirty") and "(MADV_DONTNEED " in l
                           for l in run.texts("dontneed")), what="the decay line naming MADV_DONTNEED")
     assert "muzzy_decay_ms:0" in run.lab.native("dontneed").allocator
     agree(run, "dontneed")
@@ -212,3 +212,15 @@ def test_check_lists_each_allocator_found_or_what_to_install(monkeypatch):
     assert found["tcmalloc"]["detail"] == "tcmalloc not installed: apt-get install libtcmalloc-minimal4"
     report = format_report(gather())
     assert any(line.startswith("jemalloc") and "jemalloc 5." in line for line in report.splitlines())
+
+
+def test_the_allocators_example_loads_within_the_default_budget():
+    from pathlib import Path
+
+    from tui.core.config import load_config
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "allocators.yaml"
+    config = load_config(str(path), mem_available_bytes=4 << 30)  # the default budget: 50 % of 4 GiB
+    assert [w.kind for w in config.workloads] == ["glibc", "jemalloc", "jemalloc", "mimalloc", "tcmalloc"]
+    assert [w.madvise for w in config.workloads] == ["MADV_DONTNEED", "MADV_FREE", "MADV_DONTNEED", "MADV_DONTNEED",
+                                                     "MADV_DONTNEED"]
