@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from tests.workloads.conftest import Workload
+from workload_support import Workload
 
 from tui.core.model import HeapStats
 from workloads import protocol

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from kernel_truth import read_smaps_rollup
-from tests.workloads.conftest import MIB, wait_until
+from workload_support import MIB, wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.workloads.conftest import MIB, REPO
+from workload_support import MIB, REPO
 from workloads import trace
 from workloads.cli import UsageError, parse_options
 from workloads.gc import MIN_HEAP_BYTES, Pacer
