@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from ci_promise import skip_unless_promised
+
 from tui.core.kernel.cgroups import CgroupManager, CgroupUnavailable, describe
 
 CHILD = str(Path(__file__).with_name("child.py"))
@@ -28,7 +30,7 @@ pytestmark = pytest.mark.slow
 def manager():
     manager = CgroupManager()
     if not manager.available:
-        pytest.skip(f"no writable memory cgroup: {manager.reason}")
+        skip_unless_promised(f"no writable memory cgroup: {manager.reason}")
     yield manager
     manager.remove_all()
 
