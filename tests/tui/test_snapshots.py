@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tui_fakes import SYSTEM_INFO, FakeLab
 from tui.app import MadviseLabApp
 
@@ -26,7 +28,11 @@ def test_compact_layout_with_exited_workload(snap_compare):
     lab = FakeLab()
     lab.set_status("dontneed", state="exited", exit_code=1, last_error="MemoryError: mmap failed (ENOMEM)")
     lab.push(lab.poll().__class__(statuses=tuple(lab.status(name) for name in lab.names)))
-    assert snap_compare(make_app(lab), terminal_size=(60, 20), run_before=settle)
+    app = make_app(lab)
+    assert snap_compare(app, terminal_size=(60, 20), run_before=settle)
+    # what the docstring promises, in the picture itself (the snapshot alone would accept any picture once saved)
+    svg = next((Path(__file__).parent / "__snapshots__").glob("*/test_compact_layout_with_exited_workload.svg"))
+    assert "exited&#160;(code&#160;1):&#160;MemoryError" in svg.read_text()
 
 
 def test_mode_picker(snap_compare):

@@ -80,6 +80,8 @@ def status_text(view: PanelView) -> list[tuple[str, Style]]:
     """The first line: pid, state, madvise mode (or, when that is unknown, the detected runtime and allocator)."""
     if view.state == "exited":
         state = f"✖ exited (code {view.exit_code})" if view.exit_code is not None else "✖ exited"
+        if view.last_error:  # on the first line: the one line a compact layout always shows
+            state += f": {view.last_error}"
     else:
         state = {"running": "● running", "paused": "❚❚ paused", "starting": "… starting"}.get(view.state, view.state)
     pid = f"pid {view.pid}" if view.pid else "pid —"
@@ -98,9 +100,7 @@ def status_text(view: PanelView) -> list[tuple[str, Style]]:
 
 
 def footer_text(view: PanelView) -> list[tuple[str, Style]]:
-    """The last line: footprint, or the last error when the workload is dead."""
-    if view.state == "exited" and view.last_error:
-        return [("last error: ", _ERROR), (view.last_error, _ERROR)]
+    """The last line: footprint and heap figures (a dead workload's last error is on the first line)."""
     parts: list[tuple[str, Style]] = [
         ("footprint ", _DIM),
         (mib(view.footprint_bytes), _BOLD),
@@ -116,7 +116,7 @@ def footer_text(view: PanelView) -> list[tuple[str, Style]]:
         who = view.allocator.split(" ")[0] if view.allocator else "the runtime"
         told = ", ".join(name.replace("heap_", "").replace("_bytes", "") for name in view.absent)
         parts += [(f"  {who} does not tell: {told}", _DIM)]
-    if view.last_error:
+    if view.last_error and view.state != "exited":
         parts += [("  ⚠ ", _ERROR), (view.last_error, _ERROR)]
     return parts
 
