@@ -76,12 +76,34 @@ async def test_every_key_acts_on_the_real_workload():
                        > gcs_before, "a GC trace line")
         await wait_for(pilot, lambda: shown(app, "steady", "inuse") == 0, "nothing in use after free and GC")
 
-        # s: the freed spans are released (a scavenge marker; released on screen)
+        # s: the freed spans are released (a scavenge marker; released on screen) under the mode `m` chose,
+        # and the kernel agrees: MADV_DONTNEED drops the 48 MiB from RSS at once and leaves nothing LazyFree
+        pid = lab.status("steady").pid
+        rss_before = read_smaps_rollup(pid).rss_bytes
         scavenges = sum(1 for m in series.markers if m.kind == "scavenge")
         await pilot.press("s")
         await wait_for(pilot, lambda: sum(1 for m in series.markers if m.kind == "scavenge") > scavenges,
                        "a scavenge event")
         await wait_for(pilot, lambda: (shown(app, "steady", "released") or 0) >= 32 * MiB, "released on screen")
+        after = read_smaps_rollup(pid)
+        assert rss_before - after.rss_bytes >= 44 * MiB, (rss_before, after.rss_bytes)  # 48 MiB, a page table's slack
+        assert after.lazyfree_bytes == 0
+
+        # m again: back to MADV_FREE; the next release stays in RSS, marked LazyFree (the reverse)
+        await pilot.press("m")
+        await wait_for(pilot, lambda: series.latest.madvise == "MADV_FREE", "stats with MADV_FREE")
+        await pilot.press("a")
+        await wait_for(pilot, lambda: shown(app, "steady", "inuse") == 16 * MiB, "16 MiB in use after alloc")
+        await pilot.press("f", "g")
+        await wait_for(pilot, lambda: shown(app, "steady", "inuse") == 0, "nothing in use after free and GC")
+        rss_before = read_smaps_rollup(pid).rss_bytes
+        scavenges = sum(1 for m in series.markers if m.kind == "scavenge")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: sum(1 for m in series.markers if m.kind == "scavenge") > scavenges,
+                       "a second scavenge event")
+        after = read_smaps_rollup(pid)
+        assert after.lazyfree_bytes >= 15 * MiB, after.fields  # the 16 MiB just released, lazily
+        assert after.rss_bytes >= rss_before - 1 * MiB, (rss_before, after.rss_bytes)  # RSS did not fall
 
         # space: the view freezes while the series keeps growing
         await pilot.press("space")
@@ -150,7 +172,9 @@ async def test_compact_layout_with_real_workloads():
         await wait_for(pilot, lambda: shown(app, "other", "inuse") == 16 * MiB, "a panel in the compact layout")
         assert app.screen.has_class("-compact")
         await pilot.resize_terminal(40, 12)
-        await pilot.pause(0.3)
-        await pilot.press("m", "tab", "g")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: app.size == (40, 12), "the resize")
+        assert app.screen.has_class("-compact") and not app.query_one("MemoryChart").display
+        await pilot.press("m")  # the keys still act on the real workload in the smallest layout
+        await wait_for(pilot, lambda: app.lab.series("steady").latest.madvise == "MADV_DONTNEED", "m in compact")
+        assert panel(app, "steady").view is not None and shown(app, "other", "inuse") == 16 * MiB
         await pilot.press("q")
