@@ -36,13 +36,13 @@ workloads:
 
 async def _measure(config_path: str) -> dict[str, list[float]]:
     from tui.app import MadviseLabApp
+    from tui.launch import wire
     from tui.core.config import load_config
     from tui.core.sources.live import Lab
     from tui.core.kernel.system import read_system_info
 
     offsets: dict[str, float] = {}
     releases: dict[str, list[float]] = {"free": [], "dontneed": []}
-    app_ref: list = []
 
     def on_message(name: str, message: dict) -> None:
         now = time.monotonic()
@@ -55,10 +55,9 @@ async def _measure(config_path: str) -> dict[str, list[float]]:
             releases[name].append(offsets[name] + float(message["t"]))
 
     config = load_config(config_path)
-    lab = Lab(config, notify=lambda: app_ref[0].lab_notify() if app_ref else None, on_message=on_message)
-    app = MadviseLabApp(lab, read_system_info(), redraw_interval_s=config.redraw_interval_s,
-                        sample_interval_s=config.sample_interval_s)
-    app_ref.append(app)
+    lab = Lab(config, on_message=on_message)
+    app = wire(MadviseLabApp(lab, read_system_info(), redraw_interval_s=config.redraw_interval_s,
+                             sample_interval_s=config.sample_interval_s))
     shown: dict[str, list[tuple[float, int, int]]] = {"free": [], "dontneed": []}
     latencies: dict[str, list[float]] = {"free": [], "dontneed": []}
     try:

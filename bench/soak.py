@@ -32,10 +32,16 @@ class SoakLab:
         self.pressure_available = False
         self.pressure_reason = "soak benchmark"
 
-    def can(self, action: str) -> str: return "soak benchmark"
+    def can(self, action: str, name: str | None = None) -> str: return "soak benchmark"
     def start(self) -> None: ...
     def stop(self) -> None: ...
-    def poll(self) -> LabUpdate: return LabUpdate()
+    urgent = False
+    epoch = 0
+    names: tuple[str, ...]
+
+    def set_notify(self, notify) -> None: ...
+    def native(self, name: str) -> None: return None
+    def poll(self, max_items: int = 2000) -> LabUpdate: return LabUpdate()
     def series(self, name: str) -> Series: return self._series[name]
     def status(self, name: str) -> WorkloadStatus: return self._statuses[name]
     def upcoming(self, n: int = 3): return ()

@@ -11,7 +11,8 @@ import threading
 import time
 from pathlib import Path
 
-from tui.app import MadviseLabApp, create_app
+from tui.app import MadviseLabApp
+from tui.launch import create_app
 from tui.core.config import parse_config
 from tui.widgets.trace import TracePane
 

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from tui.core.config import CONFIG_REFERENCE
-from tui.core.record.recorder import CSV_COLUMNS
+from tui.core.record.format import CSV_COLUMNS
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 

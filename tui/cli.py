@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             args.config = args.sub_config
         command = args.command or "run"
         if command == "run":
-            from tui.app import run_dashboard
+            from tui.launch import run_dashboard
 
             return run_dashboard(args)
         if command == "record":

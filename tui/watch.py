@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import os
-import signal
-import sys
 from typing import Any
 
-from rich.text import Text
 from textual.binding import Binding
 
 from tui.app import MadviseLabApp
+from tui.core.sources.replay import ReplayLab
+from tui.launch import run, wire
 from tui.core.errors import UsageError
-from tui.core.model import LabUpdate, TraceLine
+from tui.core.model import TraceLine
 from tui.widgets.header import LabHeader, header_text
 from tui.widgets.trace import TracePane
 
@@ -46,9 +45,7 @@ class ReplayApp(WatchApp):
         Binding("3", "set_speed(60)", "60×", id="replay.speed60", show=False),
     ]
 
-    def __init__(self, lab: Any, *args: Any, **kwargs: Any) -> None:
-        super().__init__(lab, *args, **kwargs)
-        self._generation = getattr(lab, "generation", 0)
+    lab: ReplayLab
 
     def on_mount(self) -> None:
         # A replay has no threads to notify the app: poll at the redraw rate so 1× plays smoothly.
@@ -56,15 +53,6 @@ class ReplayApp(WatchApp):
         self.query_one(TracePane).write_trace([TraceLine(0.0, "lab", (
             f"lab: replaying {self.lab.directory} ({self.lab.duration_s:.0f} s): space play/pause, ←/→ seek 10 s,"
             " shift+←/→ 60 s, x speed 1×/10×/60×"), "lab")])
-
-    def apply_update(self, update: LabUpdate) -> None:
-        generation = getattr(self.lab, "generation", 0)
-        if generation != self._generation:
-            # A seek back rebuilt the series: the trace pane starts over from the update's lines.
-            self._generation = generation
-            self._held_trace.clear()
-            self.query_one(TracePane).clear()
-        super().apply_update(update)
 
     def _refresh_header(self) -> None:
         """The lab header, with the replay's length, speed and play state."""
@@ -89,32 +77,6 @@ class ReplayApp(WatchApp):
     def action_set_speed(self, speed: float) -> None:
         self.lab.set_speed(float(speed))
         self._poll_now()
-
-
-def _run(app: MadviseLabApp, lab: Any) -> int:
-    """Run the app; SIGTERM/SIGHUP before the app's own handlers still stop the lab."""
-    from tui.terminal import exit_if_still_running, guard_terminal_writer
-
-    def stop_and_exit(signum: int, _frame: Any) -> None:
-        lab.stop()
-        exit_if_still_running(128 + signum)
-        raise SystemExit(128 + signum)
-
-    previous = {signum: signal.signal(signum, stop_and_exit) for signum in (signal.SIGTERM, signal.SIGHUP)}
-    guard_terminal_writer()
-    try:
-        return int(app.run() or 0)
-    finally:
-        lab.stop()
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-def _notifier(app_ref: list[MadviseLabApp]):
-    def notify(*_: Any) -> None:
-        if app_ref:
-            app_ref[0].lab_notify()
-    return notify
 
 
 def _served() -> bool:
@@ -151,22 +113,18 @@ def run_attach(args: Any) -> int:
     from tui.core.kernel.system import read_system_info
 
     resolve_targets(args.pids, args.name)  # a bad pid is one line before the terminal is touched
-    app_ref: list[MadviseLabApp] = []
-    lab = AttachLab(args.pids, names=args.name, traces=trace_sources(args.trace), notify=_notifier(app_ref))
-    app = WatchApp(lab, read_system_info())
+    app = wire(WatchApp(AttachLab(args.pids, names=args.name, traces=trace_sources(args.trace)), read_system_info()))
     app.title = "madvise-lab attach"
-    app_ref.append(app)
-    return _run(app, lab)
+    return run(app)
 
 
 def run_replay(args: Any) -> int:
     """`madvise-lab replay DIR`: play a record directory in the dashboard."""
-    from tui.core.sources.replay import ReplayLab
     from tui.core.kernel.system import read_system_info
 
     lab = ReplayLab(args.dir)
     if args.speed:
         lab.set_speed(float(args.speed))
-    app = ReplayApp(lab, read_system_info())
+    app = wire(ReplayApp(lab, read_system_info()))
     app.title = "madvise-lab replay"
-    return _run(app, lab)
+    return run(app)

@@ -114,8 +114,9 @@ def probe(mode: str) -> tuple[bool, str]:
         madvise(addr, 0, advice)
         madvise(addr, n_bytes, advice)
     except OSError as exc:
-        name = errno.errorcode.get(exc.errno, str(exc.errno))
-        return False, f"{mode} refused: {name} ({os.strerror(exc.errno)}) on Linux {kernel_release()}"
+        code = exc.errno or 0
+        name = errno.errorcode.get(code, str(code))
+        return False, f"{mode} refused: {name} ({os.strerror(code)}) on Linux {kernel_release()}"
     finally:
         unmap(addr, n_bytes)
     return True, f"{mode} (advice {advice}) accepted on Linux {kernel_release()}"

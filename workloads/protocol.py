@@ -78,7 +78,7 @@ def decode_message(line: str) -> dict[str, Any]:
     if type_ == "stats":
         for f in STATS_FIELDS:
             value = data.get(f.name)
-            if not isinstance(value, f.type) or isinstance(value, bool) or (f.type is int and value < 0):
+            if not isinstance(value, f.type) or isinstance(value, bool) or (isinstance(value, int) and value < 0):
                 raise BadMessage(f"stats: \"{f.name}\" must be {'a whole number ≥ 0' if f.type is int else 'a string'}"
                                  f", got {_short(value)}")
     elif type_ == "trace":

@@ -57,7 +57,8 @@ def test_real_process_rss_and_lazyfree_match_proc(child):
         assert latest.heap is None, "no trace: no heap figures"
         assert seen[0].statuses[0].state == "running"
         assert lab.can("set_madvise") == ATTACH_REASON
-        assert lab.set_madvise("svc", "MADV_DONTNEED") == ATTACH_REASON
+        lab.set_madvise("svc", "MADV_DONTNEED")  # refused: nothing happens, can() said why
+        assert lab.status("svc").madvise == seen[0].statuses[0].madvise and not lab.poll().statuses
         child.kill()
         child.wait()
         seen = poll_until(lab, lambda u, _: any(s.state == "exited" for s in u.statuses))

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from tui.core.config import load_config
-from tui.core.record.recorder import CSV_COLUMNS, Recorder
+from tui.core.record.format import CSV_COLUMNS
+from tui.core.record.recorder import Recorder
 from kernel_truth import read_smaps_rollup
 
 REPO = Path(__file__).resolve().parents[2]

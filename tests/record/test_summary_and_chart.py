@@ -6,7 +6,7 @@ import pytest
 
 from tui.core.errors import UsageError
 from tui.core.model import HeapStats, KernelMemory, Sample
-from tui.core.record.recorder import CSV_COLUMNS, sample_row
+from tui.core.record.format import CSV_COLUMNS, sample_row
 from tui.core.record.summary import SummaryBuilder, format_table
 from tui.core.record.svgchart import check_plot_path, render_svg
 

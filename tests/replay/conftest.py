@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tui.core.record.recorder import CSV_COLUMNS as COLUMNS
+from tui.core.record.format import CSV_COLUMNS as COLUMNS
 MiB = 1 << 20
 
 

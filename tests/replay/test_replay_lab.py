@@ -58,7 +58,7 @@ def test_speed_pause_and_end(record_dir, clock):
     clock.advance(100)
     assert lab.t_s() == lab.duration_s == 10.0
     update = lab.poll()
-    assert [m.label for m in update.markers if m.kind == "mode"] == ["MADV_FREE→MADV_DONTNEED"]
+    assert [m.label for m in update.markers if m.kind == "mode"] == ["MADV_FREE → MADV_DONTNEED"]
     # events.jsonl has no pressure step; the lab line in trace.log supplies it
     assert [m.kind for m in lab.series("free").markers] == ["gc", "scavenge", "mode", "pressure"]
     assert lab.series("free").latest.madvise == "MADV_DONTNEED"
@@ -71,9 +71,9 @@ def test_seek_back_rebuilds_and_forward_catches_up(record_dir, clock):
     lab.start()
     clock.advance(8.0)
     lab.poll()
-    generation = lab.generation
+    epoch = lab.epoch
     assert lab.seek(-5.0) == pytest.approx(3.0)
-    assert lab.generation == generation + 1
+    assert lab.epoch == epoch + 1
     update = lab.poll()
     assert_series_match_csv(lab, record_dir, 3.0)
     assert [x.line.split()[0] for x in update.trace_lines] == ["gc"], "the trace pane is resent up to 3 s"
@@ -81,7 +81,7 @@ def test_seek_back_rebuilds_and_forward_catches_up(record_dir, clock):
     assert lab.status("free").madvise == "MADV_FREE"
     lab.seek(+4.5)
     update = lab.poll()
-    assert lab.generation == generation + 1, "seeking forward only adds"
+    assert lab.epoch == epoch + 1, "seeking forward only adds"
     assert_series_match_csv(lab, record_dir, 7.5)
     assert lab.status("free").madvise == "MADV_DONTNEED"
     assert lab.seek(-100) == 0.0
@@ -93,7 +93,11 @@ def test_actions_say_it_is_a_replay(record_dir, clock):
     lab = ReplayLab(str(record_dir), clock=clock)
     assert lab.can("set_madvise") == REPLAY_REASON
     assert lab.can("seek") is True
-    assert lab.set_madvise("free", "MADV_DONTNEED") == REPLAY_REASON
+    assert all(lab.can(action) == REPLAY_REASON for action in ("gc", "scavenge", "alloc", "pressure", "restart"))
+    lab.start()
+    before = lab.status("free")
+    lab.set_madvise("free", "MADV_DONTNEED")  # refused: the recording plays on unchanged
+    assert lab.status("free") == before
     assert lab.pressure_available is False
 
 
@@ -108,7 +112,7 @@ def test_bad_csv_names_file_and_line(tmp_path):
     (tmp_path / "samples.csv").write_text("t_s,workload\n1,free\n")
     with pytest.raises(UsageError, match=r"samples.csv:1: expected the columns .*missing pid"):
         ReplayLab(str(tmp_path))
-    from tui.core.record.recorder import CSV_COLUMNS as COLUMNS
+    from tui.core.record.format import CSV_COLUMNS as COLUMNS
     (tmp_path / "samples.csv").write_text(",".join(COLUMNS) + "\n0,free,1,MADV_FREE,x,1,1,1,1,1,1,1\n")
     with pytest.raises(UsageError, match=r"samples.csv:2: expected numbers"):
         ReplayLab(str(tmp_path))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from tui.app import bucket_last
-from tui.widgets.chart import downsample, nice_step
+from tui.core.views import bucket_last
+from tui.core.views import nice_step
+from tui.widgets.chart import downsample
 from tui.widgets.format import mib
 from tui.widgets.mode_picker import mode_description
-from tui.widgets.panel import PanelView, footer_text, spark, status_text
+from tui.core.views import PanelView
+from tui.widgets.panel import footer_text, spark, status_text
 
 
 def test_spark_scales_to_top_and_keeps_zero_blank():

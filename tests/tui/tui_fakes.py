@@ -77,6 +77,15 @@ class FakeLab:
         )
         self._pending = LabUpdate(trace_lines=self.trace, statuses=tuple(self._statuses.values()))
 
+    urgent = False
+    epoch = 0
+
+    def native(self, name: str):
+        return None
+
+    def set_notify(self, notify) -> None:
+        self.calls.append(("set_notify",))
+
     def can(self, action: str, name: str | None = None):
         if action in ("pressure", "release_pressure") and not self.pressure_available:
             return f"pressure unavailable: {self.pressure_reason}"
@@ -85,7 +94,7 @@ class FakeLab:
     def start(self) -> None:
         self.calls.append(("start",))
 
-    def poll(self) -> LabUpdate:
+    def poll(self, max_items: int = 2000) -> LabUpdate:
         update, self._pending = self._pending, LabUpdate()
         return update
 

@@ -19,7 +19,7 @@ from workloads.allocators import NATIVE_KINDS
 from workloads.options import (MADVISE_MODES, NATIVE_SHARED_KEYS, OPTIONS, OPTIONS_BY_NAME, UNBOUNDED_HEAP_BYTES,
                                defaults as option_defaults, max_heap_bytes, native_max_heap_bytes,
                                value_problem)
-from workloads.units import (DURATION_HELP, SIZE_HELP, format_duration, format_size, parse_duration, parse_size,
+from workloads.units import (SIZE_HELP, format_duration, format_size, parse_duration, parse_size,
                              short_repr)
 
 KINDS = ("python", "go", *NATIVE_KINDS)
@@ -582,7 +582,7 @@ def _timeline(doc: _Doc, node: yaml.Node, workloads: tuple[WorkloadConfig, ...])
         keys = doc.mapping(entry, where, STEP_KEYS)
         for required in ("at", "do", "workload"):
             if required not in keys:
-                raise doc.fail(entry, f"{where}.{required}", f"expected a value, got none")
+                raise doc.fail(entry, f"{where}.{required}", "expected a value, got none")
         at_s = _duration(doc, keys["at"][1], f"{where}.at", positive=False)
         do = _scalar(doc, keys["do"][1], f"{where}.do")
         if do not in ACTIONS:

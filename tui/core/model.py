@@ -95,6 +95,12 @@ class LabUpdate:
     trace_lines: tuple[TraceLine, ...] = ()
     markers: tuple[Marker, ...] = ()
     statuses: tuple[WorkloadStatus, ...] = field(default=())
+    more: bool = False  # the source holds more than one poll applies: poll again at the next frame
 
     def __bool__(self) -> bool:
         return bool(self.samples or self.trace_lines or self.markers or self.statuses)
+
+    def workloads(self) -> set[str]:
+        """The workloads whose panel this update changes (new samples, markers or a status)."""
+        return ({s.workload for s in self.samples} | {m.workload for m in self.markers}
+                | {s.name for s in self.statuses})

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
 from textual.strip import Strip
 from textual_plotext import PlotextPlot
 
-from tui.core.model import Marker
+from tui.core.views import ChartView, nice_step
 from tui.widgets.format import MiB
 from tui.widgets.palette import FIGURE_RGB, MARKER_RGB
 
@@ -21,26 +19,6 @@ LINES: tuple[tuple[str, str], ...] = (
 )
 # marker kinds that also get a text label at the top of the plot (GCs are too frequent for text)
 LABELLED_MARKERS = ("mode", "pressure", "restart")
-
-
-@dataclass(frozen=True, slots=True)
-class ChartView:
-    """One workload's history: elapsed seconds and bytes per figure, aligned, plus its markers."""
-
-    workload: str
-    t_s: tuple[float, ...]
-    figures: tuple[tuple[str, tuple[float, ...]], ...]
-    markers: tuple[Marker, ...] = ()
-
-
-def nice_step(top: float, ticks: int = 5) -> float:
-    """A round tick step (1, 2, 5 × 10^k) giving about `ticks` ticks up to `top`."""
-    raw = max(top / ticks, 1e-9)
-    power = 10 ** math.floor(math.log10(raw))
-    for factor in (1, 2, 5, 10):
-        if raw <= factor * power:
-            return factor * power
-    return 10 * power
 
 
 def downsample(xs: tuple[float, ...], ys: tuple[float, ...], points: int) -> tuple[list[float], list[float]]:

@@ -8,19 +8,12 @@ from rich.text import Text
 from textual.widgets import Static
 
 from tui.core.kernel.system import SystemInfo
+from tui.core.timeline import TimelineStep, describe_step
 from tui.widgets.format import human_bytes
 
 
-def describe_step(step: object) -> str:
-    """'30s free: set_madvise MADV_DONTNEED' for a TimelineStep."""
-    at_s = getattr(step, "at_s", 0.0)
-    value = getattr(step, "value", None)
-    tail = f" {value}" if value not in (None, "") else ""
-    return f"{at_s:g}s {getattr(step, 'workload', '?')}: {getattr(step, 'do', '?')}{tail}"
-
-
 def header_text(
-    info: SystemInfo, mem_available_bytes: int, elapsed_s: float, view_paused: bool, upcoming: Sequence[object]
+    info: SystemInfo, mem_available_bytes: int, elapsed_s: float, view_paused: bool, upcoming: Sequence[TimelineStep]
 ) -> Text:
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append(" madvise-lab ", style="bold reverse")

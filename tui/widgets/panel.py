@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from rich.segment import Segment
 from rich.style import Style
 from textual.geometry import Region, Size
@@ -11,6 +9,7 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
+from tui.core.views import PanelView
 from tui.widgets.format import mib
 from tui.widgets.palette import FIGURE_RGB, hex_color
 
@@ -37,27 +36,6 @@ _DIM = Style(dim=True)
 _BOLD = Style(bold=True)
 _ERROR = Style(color="#ef5350")
 _LABEL = Style()
-
-
-@dataclass(frozen=True, slots=True)
-class PanelView:
-    """What one panel shows: a status plus, per figure, the sparkline cells (oldest first) and the current bytes."""
-
-    name: str
-    pid: int | None
-    state: str
-    exit_code: int | None
-    madvise: str
-    last_error: str | None = None
-    history: tuple[tuple[str, tuple[float, ...]], ...] = ()  # (figure, values per cell)
-    current: tuple[tuple[str, int | None], ...] = ()  # (figure, bytes or None when unknown)
-    footprint_bytes: int | None = None
-    idle_bytes: int | None = None
-    sys_bytes: int | None = None
-    gc_count: int | None = None
-    runtime: str = ""  # detected runtime and allocator (attach), shown instead of an unknown madvise mode
-    absent: tuple[str, ...] = ()  # heap figures the allocator does not tell (heap_inuse, heap_idle, ...)
-    allocator: str = ""  # a native allocator's name, version and release settings
 
 
 _ROW_FIGURE = {"inuse": "heap_inuse_bytes", "released": "heap_released_bytes"}

@@ -107,7 +107,7 @@ def _move_out_and_rmdir(cgroup_dir: str, evacuate_to: str | None = None) -> None
 
 def _mounts() -> list[tuple[str, str, str, str]]:
     """(mount root, mount point, fstype, super options) of every cgroup mount."""
-    rows = []
+    rows: list[tuple[str, str, str, str]] = []
     try:
         text = _read("/proc/self/mountinfo")
     except OSError:
@@ -510,16 +510,23 @@ class CgroupManager:
                f"by uid {os.geteuid()}, delegated to it (its cgroup.procs and cgroup.subtree_control)")
         return f"{self.mode}: cgroup v2 at {self.root}: writable {who}; squeezes with {how}{self.plan}"
 
+    def _writable_root(self) -> tuple[str, int]:
+        """The root and version of an available manager (callers check `available` first)."""
+        if self.root is None or self.version is None:
+            raise CgroupUnavailable(self.reason or "no writable memory cgroup")
+        return self.root, self.version
+
     def _ours(self) -> list[tuple[str, int]]:
+        root, _version = self._writable_root()
         try:
-            names = os.listdir(self.root)
+            names = os.listdir(root)
         except OSError:
             return []
         found = []
         for name in names:
             match = _OURS.match(name)
-            if match and os.path.isdir(os.path.join(self.root, name)):
-                found.append((os.path.join(self.root, name), int(match.group(1))))
+            if match and os.path.isdir(os.path.join(root, name)):
+                found.append((os.path.join(root, name), int(match.group(1))))
         return found
 
     def cleanup_stale(self) -> list[str]:
@@ -618,12 +625,13 @@ class CgroupManager:
         if not self.available:
             raise CgroupUnavailable(self.reason or "no writable memory cgroup")
         self._prepare()
-        path = os.path.join(self.root, f"{PREFIX}{os.getpid()}-{workload}")
+        root, version = self._writable_root()
+        path = os.path.join(root, f"{PREFIX}{os.getpid()}-{workload}")
         try:
             os.mkdir(path)
         except FileExistsError:
             pass  # a restart of the same workload: reuse it, unlimited again below
-        cgroup = WorkloadCgroup(path, self.version, workload, self._leaf or self._in_leaf)
+        cgroup = WorkloadCgroup(path, version, workload, self._leaf or self._in_leaf)
         cgroup.release()
         self._created = [c for c in self._created if c.path != path] + [cgroup]
         return cgroup

@@ -14,69 +14,16 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from tui.core.errors import UsageError
-from tui.core.model import LabUpdate, Sample
+from tui.core.model import LabUpdate
+from tui.core.record.format import RunFiles
 from tui.core.record.summary import SummaryBuilder, format_table
 from workloads.units import parse_duration
 
-CSV_COLUMNS = (
-    "t_s", "workload", "pid", "madvise", "rss_bytes", "anon_bytes", "lazyfree_bytes",
-    "heap_inuse_bytes", "heap_idle_bytes", "heap_released_bytes", "heap_sys_bytes", "gc_count",
-)
 PLOT_LINES = ("RSS", "heap in use", "heap released", "LazyFree")
 PLOT_COLUMNS = ("rss_bytes", "heap_inuse_bytes", "heap_released_bytes", "lazyfree_bytes")
 CHART_MARKER_KINDS = ("mode", "pressure", "restart")
 PROGRESS_INTERVAL_S = 0.2
 HEAPMAP_INTERVAL_S = 1.0  # heapmap.jsonl: at most one map a second per workload, and only when it changed
-
-
-def sample_row(sample: Sample) -> list[Any]:
-    """One CSV row; the runtime's columns stay empty until the workload sent its first stats."""
-    heap = sample.heap
-    heap_cells = (
-        [heap.heap_inuse_bytes, heap.heap_idle_bytes, heap.heap_released_bytes, heap.heap_sys_bytes, heap.gc_count]
-        if heap is not None else ["", "", "", "", ""]
-    )
-    kernel = sample.kernel
-    return [
-        f"{sample.t_s:.3f}", sample.workload, sample.pid, sample.madvise,
-        kernel.rss_bytes, kernel.anon_bytes, kernel.lazyfree_bytes, *heap_cells,
-    ]
-
-
-class RunFiles:
-    """The output directory's files, flushed after every poll so an interrupted run leaves whole lines."""
-
-    def __init__(self, out_dir: Path) -> None:
-        self.out_dir = out_dir
-        out_dir.mkdir(parents=True, exist_ok=True)
-        self._csv_file: TextIO = open(out_dir / "samples.csv", "w", newline="", encoding="utf-8")
-        self._csv = csv.writer(self._csv_file, lineterminator="\n")
-        self._csv.writerow(CSV_COLUMNS)
-        self._trace: TextIO = open(out_dir / "trace.log", "w", encoding="utf-8")
-        self._events: TextIO = open(out_dir / "events.jsonl", "w", encoding="utf-8")
-        self._heapmap: TextIO = open(out_dir / "heapmap.jsonl", "w", encoding="utf-8")
-
-    def sample(self, sample: Sample) -> None:
-        self._csv.writerow(sample_row(sample))
-
-    def trace(self, t_s: float, workload: str, line: str) -> None:
-        # One line per entry even when a workload's stderr line carried a newline of its own.
-        self._trace.write(f"{t_s:.3f} {workload} {line.rstrip()}\n".replace("\r", ""))
-
-    def event(self, record: dict[str, Any]) -> None:
-        self._events.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
-
-    def heapmap(self, t_s: float, workload: str, heap_map: Any) -> None:
-        record = {"t_s": round(t_s, 3), "workload": workload, **heap_map.to_record()}
-        self._heapmap.write(json.dumps(record, separators=(",", ":")) + "\n")
-
-    def flush(self) -> None:
-        for file in (self._csv_file, self._trace, self._events, self._heapmap):
-            file.flush()
-
-    def close(self) -> None:
-        for file in (self._csv_file, self._trace, self._events, self._heapmap):
-            file.close()
 
 
 class _StopFlag:
@@ -238,7 +185,7 @@ class Recorder:
             files.close()
             (self.out_dir / "summary.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         if self.plot_path:
-            self._plot()
+            self._plot(self.plot_path)
         return result
 
     def _drain(self, files: RunFiles, update: LabUpdate) -> None:
@@ -284,7 +231,7 @@ class Recorder:
             if shown != last:
                 files.heapmap(heap_map.t_s, name, heap_map)
 
-    def _plot(self) -> None:
+    def _plot(self, plot_path: str) -> None:
         from tui.core.record.svgchart import ChartMarker, write_chart
 
         # Read back the CSV rather than keep every sample in memory during a long run.
@@ -300,7 +247,7 @@ class Recorder:
         markers = {
             name: [ChartMarker(m.t_s, m.label) for m in marks] for name, marks in self._markers.items()
         }
-        write_chart(self.plot_path, panels, markers, title=f"madvise-lab record: {Path(self.config.path).name}")
+        write_chart(plot_path, panels, markers, title=f"madvise-lab record: {Path(self.config.path).name}")
 
 
 def record_main(args: Any) -> int:

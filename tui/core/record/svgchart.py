@@ -11,6 +11,7 @@ from xml.sax.saxutils import escape
 
 from tui.core.errors import UsageError
 from tui.core.units import MiB
+from tui.core.views import nice_step
 
 LINE_COLOURS = {
     "RSS": "#d62728",
@@ -42,15 +43,6 @@ def check_plot_path(path: str) -> None:
         )
 
 
-def _nice_step(span: float, n_ticks: int = 5) -> float:
-    raw = max(span, 1e-9) / n_ticks
-    magnitude = 10 ** math.floor(math.log10(raw))
-    for factor in (1, 2, 2.5, 5, 10):
-        if factor * magnitude >= raw:
-            return factor * magnitude
-    return 10 * magnitude
-
-
 def _downsample(points: list[tuple[float, float]], n_max: int) -> list[tuple[float, float]]:
     """Keep min and max per bucket so a short spike or drop still shows at panel width."""
     if len(points) <= n_max:
@@ -77,9 +69,9 @@ def _panel(
     plot_w = PANEL_WIDTH - MARGIN_LEFT - MARGIN_RIGHT
     plot_h = PANEL_HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
     y_max_mib = max((v for pts in lines.values() for _, v in pts), default=1.0)
-    y_step = _nice_step(y_max_mib or 1.0)
+    y_step = nice_step(y_max_mib or 1.0)
     y_top = max(y_step, math.ceil((y_max_mib or 1.0) / y_step) * y_step)
-    x_step = _nice_step(x_max_s or 1.0, 8)
+    x_step = nice_step(x_max_s or 1.0, 8)
     x_top = max(x_max_s, 1e-9)
     left, top = MARGIN_LEFT, top_px + MARGIN_TOP
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import queue
 import re
 import threading
 import time
@@ -17,6 +15,8 @@ from tui.core.heapmap import HeapMap, HeapMapReader
 from tui.core.model import HeapStats, KernelMemory, LabUpdate, Marker, Sample, TraceLine, WorkloadStatus
 from tui.core.kernel.sampler import Sampler, parse_smaps_rollup
 from tui.core.series import Series
+from tui.core.vocabulary import gc_label, scavenge_label, trace_kind
+from tui.core.sources.base import POLL_BATCH_ITEMS, ObserveOnly, SampleGate, SourceQueue
 from tui.core.sources.tail import FileFollower, StreamFollower
 
 ATTACH_REASON = "not our allocator: attach only observes"
@@ -200,25 +200,22 @@ class TraceHeap:
                          madvise)
 
 
-def trace_line_kind(line: str) -> str:
-    return "lab" if line.startswith("lab: ") else gotrace.classify(line)
-
-
 def _marker_for(t_s: float, name: str, parsed: gotrace.GcTrace | gotrace.ScavTrace) -> Marker | None:
     if isinstance(parsed, gotrace.GcTrace):
         if parsed.announcement:
             return None
-        return Marker(t_s, name, "gc", f"gc {parsed.n}{' (forced)' if parsed.forced else ''}")
+        return Marker(t_s, name, "gc", gc_label(parsed.n, parsed.forced))
     if parsed.released_bytes:
-        return Marker(t_s, name, "scavenge", f"scavenge {parsed.released_bytes >> 20} MiB")
+        return Marker(t_s, name, "scavenge", scavenge_label(parsed.released_bytes))
     return None
 
 
-class AttachLab:
-    """Watches processes we did not start: same facade as Lab, no actions (`can()` says why)."""
+class AttachLab(ObserveOnly):
+    """Watches processes we did not start: the source protocol, no actions (`can()` says why)."""
 
-    pressure_available = False
+    refusal = ATTACH_REASON
     pressure_reason = "attached processes are not in a memory cgroup of ours"
+    epoch = 0  # attach never rewrites its history
 
     def __init__(self, pids: Sequence[int], *, names: Sequence[str] | None = None,
                  traces: Sequence[TraceSource] | None = None, sample_interval_s: float = DEFAULT_INTERVAL_S,
@@ -234,7 +231,8 @@ class AttachLab:
         self._by_name = {t.name: t for t in self.targets}
         self._clock = clock
         self._t0 = clock()
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._queue = SourceQueue(notify)
+        self._gate = SampleGate()
         self._series = {t.name: Series(history_samples) for t in self.targets}
         self._heap = {t.name: TraceHeap() for t in self.targets}
         self._statuses = {t.name: WorkloadStatus(t.name, t.pid, "running", None, t.madvise, runtime=t.runtime)
@@ -244,34 +242,39 @@ class AttachLab:
         self._followers: list[FileFollower | StreamFollower] = []
         self._trace_sources = {self.targets[i].name: source for i, source in enumerate(traces) if source is not None}
         self._backlog_bytes = backlog_bytes
-        self.on_change = notify  # called from our threads when poll() has news (the app's lab_notify)
         self._stopped = threading.Event()
         self._heapmaps = HeapMapReader()
 
     # -- threads: only queue immutable values --------------------------------------------------------
-    def _notify(self) -> None:
-        callback = self.on_change
-        if callback is not None:
-            callback()
-
     def _on_sample(self, pid: int, t_s: float, memory: KernelMemory | None) -> None:
-        self._queue.put(("sample", self._by_pid[pid].name, t_s, memory))
-        self._notify()
+        if memory is None:
+            self._gate.forget(pid)
+            self._queue.put(("sample", self._by_pid[pid].name, t_s, None), urgent=True)
+            return
+        # An unchanged sample still extends the series, but only a change wakes the front end.
+        changed, urgent = self._gate.check(pid, memory)
+        self._queue.put(("sample", self._by_pid[pid].name, t_s, memory), wake=changed, urgent=urgent)
 
     def _line_sink(self, name: str) -> Callable[[str], None]:
         def sink(line: str) -> None:
-            self._queue.put(("trace", name, self.t_s(), line))
-            self._notify()
+            self._queue.put(("trace", name, self.t_s(), line), urgent=True)
         return sink
 
     def _eof_sink(self, name: str) -> Callable[[], None]:
         def on_eof() -> None:
             if not self._stopped.is_set():
-                self._queue.put(("trace", name, self.t_s(), "lab: trace stream ended (the writer closed the pipe)"))
-                self._notify()
+                self._queue.put(("trace", name, self.t_s(), "lab: trace stream ended (the writer closed the pipe)"),
+                                urgent=True)
         return on_eof
 
-    # -- the Lab facade -------------------------------------------------------------------------------
+    # -- the source protocol -------------------------------------------------------------------------
+    @property
+    def urgent(self) -> bool:
+        return self._queue.urgent
+
+    def set_notify(self, notify: Callable[[], None] | None) -> None:
+        self._queue.set_notify(notify)
+
     def start(self) -> None:
         for target in self.targets:
             # The sampler's fds stay bound to the process it opened; opened after a reuse they would be a
@@ -281,6 +284,7 @@ class AttachLab:
                 self._queue.put(("sample", target.name, self.t_s(), None))
         self._sampler.start()
         for name, source in self._trace_sources.items():
+            follower: FileFollower | StreamFollower
             if isinstance(source, int):
                 follower = StreamFollower(source, self._line_sink(name), on_eof=self._eof_sink(name))
             else:
@@ -319,8 +323,8 @@ class AttachLab:
             return None  # read by pid: after an exit that number may be a stranger's
         return self._heapmaps.read(name, status.pid, self.t_s(), None, force=force)
 
-    def poll(self) -> LabUpdate:
-        """Drain what the sampler and trace followers queued; apply it to the series."""
+    def poll(self, max_items: int = POLL_BATCH_ITEMS) -> LabUpdate:
+        """Apply up to max_items of what the sampler and trace followers queued to the series."""
         samples: list[Sample] = []
         trace_lines: list[TraceLine] = []
         markers: list[Marker] = []
@@ -328,17 +332,13 @@ class AttachLab:
         if not self._announced:
             self._announced = True
             statuses.extend(self._statuses.values())
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            kind, name, t_s, payload = item
+        items, more = self._queue.take(max_items)
+        for kind, name, t_s, payload in items:
             if kind == "sample":
                 self._apply_sample(name, t_s, payload, samples, statuses)
             else:
                 self._apply_trace(name, t_s, payload, trace_lines, markers)
-        return LabUpdate(tuple(samples), tuple(trace_lines), tuple(markers), tuple(statuses))
+        return LabUpdate(tuple(samples), tuple(trace_lines), tuple(markers), tuple(statuses), more)
 
     def _apply_sample(self, name: str, t_s: float, memory: KernelMemory | None,
                       samples: list[Sample], statuses: list[WorkloadStatus]) -> None:
@@ -358,7 +358,7 @@ class AttachLab:
 
     def _apply_trace(self, name: str, t_s: float, line: str,
                      trace_lines: list[TraceLine], markers: list[Marker]) -> None:
-        trace_lines.append(TraceLine(t_s, name, line, trace_line_kind(line)))
+        trace_lines.append(TraceLine(t_s, name, line, trace_kind(line)))
         parsed = gotrace.parse_line(line)
         if parsed is None:
             return
@@ -370,14 +370,3 @@ class AttachLab:
         pid = self._statuses[name].pid
         if pid is not None and self._statuses[name].state != "exited":
             self._sampler.invalidate(pid)  # a GC or scavenge just changed memory: read the rollup now
-
-    # -- actions: attach only observes ----------------------------------------------------------------
-    def can(self, action: str, name: str | None = None) -> bool | str:
-        """True when the action applies; else the reason it does not (the app shows it and greys the key)."""
-        return True if action == "explain" else ATTACH_REASON  # explaining only reads /proc
-
-    def _refuse(self, *_args: object) -> str:
-        return ATTACH_REASON
-
-    set_madvise = gc = scavenge = alloc = free = pause = resume = restart = _refuse
-    pressure = release_pressure = _refuse

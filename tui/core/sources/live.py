@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import threading
 import time
-from collections import deque
 from typing import Any, Callable
 
 from tui.core.config import Config
@@ -14,15 +12,13 @@ from tui.core.model import HeapStats, NativeInfo, KernelMemory, LabUpdate, Marke
 from tui.core.kernel.pressure import Pressure, PressureOutcome
 from tui.core.kernel.sampler import Sampler
 from tui.core.series import Series
+from tui.core.sources.base import POLL_BATCH_ITEMS, SampleGate, SourceQueue
 from tui.core.sources.supervisor import Exited, OutputLine, Received, Spawned, Supervisor
 from tui.core.timeline import Timeline, TimelineStep, describe_step
-from tui.core.units import MiB
-from workloads import protocol
 from workloads.allocator_env import refusal as allocator_refusal
 from workloads.allocators import NATIVE_KINDS
+from tui.core.vocabulary import TRACE_KINDS, gc_label, mode_label, restart_label, scavenge_label
 
-MAX_QUEUE = 100_000  # if nobody polls for a long time, the oldest items go rather than the memory
-MAX_POLL_ITEMS = 20_000
 # Events after which the process's pages have moved: read smaps_rollup now, not at the next tick.
 INVALIDATING_EVENTS = frozenset({"alloc", "free", "gc", "scavenge", "mode", "reuse", "release"})
 # Workloads that read their release settings only at start: a mode switch restarts them.
@@ -30,11 +26,8 @@ RESTART_ON_MODE_KINDS = frozenset({"go", *NATIVE_KINDS})
 # Our Python workloads announce every release and re-touch (the events above invalidate the rollup at once), so
 # their safety rollup (~4 ms per resident 512 MiB) can be rarer than the sampler's 1 s. Go's runtime does not.
 ANNOUNCED_ROLLUP_MAX_AGE_S = 5.0
-# A sample whose RSS or LazyFree moved by more than this is urgent: the front end should show it at once.
-URGENT_CHANGE_BYTES = MiB
 # Protocol messages that change a status or add a chart marker (not the periodic stats) are urgent too.
 URGENT_MESSAGES = frozenset({"hello", "event", "error"})
-TRACE_KINDS = frozenset(protocol.TRACE_KINDS)
 HEAP_FIELDS = tuple(field.name for field in dataclasses.fields(HeapStats))
 
 
@@ -45,15 +38,10 @@ class Lab:
                  on_message: Callable[[str, dict], None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
-        self._notify = notify
         self._clock = clock
         self._t0: float | None = None
-        self._queue: deque = deque(maxlen=MAX_QUEUE)
-        self._queue_lock = threading.Lock()
-        self._notified = False
-        self._urgent = False  # something queued should be shown now, not at the next throttled redraw
-        self._notified_urgent = False
-        self.dropped_items = 0
+        self._queue = SourceQueue(notify)
+        self._gate = SampleGate()
         self._series = {w.name: Series(config.history_samples) for w in config.workloads}
         self._statuses = {w.name: WorkloadStatus(w.name, None, "starting", None, w.madvise) for w in config.workloads}
         self._heap: dict[str, HeapStats | None] = {w.name: None for w in config.workloads}
@@ -64,7 +52,6 @@ class Lab:
         self._pid_names: dict[int, str] = {}  # sampled pid -> workload (reader and sampler threads write)
         self._sampled_pid: dict[str, int] = {}
         self._proc_pid: dict[str, int] = {}
-        self._last_kernel: dict[int, KernelMemory] = {}
         self._last_stats: dict[str, dict] = {}  # per workload, written only by its stdout reader thread
         self.timeline = Timeline(config.timeline)
         self._deferred: list[tuple[TimelineStep, str]] = []
@@ -147,7 +134,18 @@ class Lab:
 
         A front end that throttles its polls (the app: at most every redraw_interval) polls at once for these.
         """
-        return self._urgent
+        return self._queue.urgent
+
+    @property
+    def epoch(self) -> int:
+        return 0  # a live lab never rewrites its history
+
+    @property
+    def dropped_items(self) -> int:
+        return self._queue.dropped_items
+
+    def set_notify(self, notify: Callable[[], None] | None) -> None:
+        self._queue.set_notify(notify)
 
     # --- lifecycle ---
 
@@ -177,22 +175,7 @@ class Lab:
     # --- threads -> queue ---
 
     def _put(self, item: Any, wake: bool = True, urgent: bool = False) -> None:
-        call = False
-        with self._queue_lock:
-            if len(self._queue) == self._queue.maxlen:
-                self.dropped_items += 1
-            self._queue.append(item)
-            if urgent:
-                self._urgent = True
-            # at most one wake-up between two polls, plus one more when the first was not urgent and this is
-            if wake and (not self._notified or (urgent and not self._notified_urgent)):
-                self._notified = call = True
-                self._notified_urgent = urgent
-        if call and self._notify is not None:
-            try:
-                self._notify()
-            except Exception:  # noqa: BLE001 - a front end's wake-up must not kill a sampling thread
-                pass
+        self._queue.put(item, wake=wake, urgent=urgent)
 
     def _on_sample(self, pid: int, t_s: float, memory: KernelMemory | None) -> None:
         name = self._pid_names.get(pid)
@@ -200,13 +183,9 @@ class Lab:
             return
         if memory is None:
             self._pid_names.pop(pid, None)
-            self._last_kernel.pop(pid, None)
+            self._gate.forget(pid)
             return
-        last = self._last_kernel.get(pid)
-        changed = last != memory
-        urgent = last is None or (abs(memory.rss_bytes - last.rss_bytes) > URGENT_CHANGE_BYTES
-                                  or abs(memory.lazyfree_bytes - last.lazyfree_bytes) > URGENT_CHANGE_BYTES)
-        self._last_kernel[pid] = memory
+        changed, urgent = self._gate.check(pid, memory)
         # An unchanged sample still extends the series, but only a change wakes the front end.
         self._put(("sample", name, pid, t_s, memory), wake=changed, urgent=urgent)
 
@@ -254,14 +233,10 @@ class Lab:
 
     # --- the caller's thread ---
 
-    def poll(self) -> LabUpdate:
-        """Apply everything the threads queued, run due timeline steps; returns what changed."""
-        with self._queue_lock:
-            n_items = min(len(self._queue), MAX_POLL_ITEMS)
-            items = [self._queue.popleft() for _ in range(n_items)]
-            self._notified = bool(self._queue)
-            self._urgent = self._notified_urgent = False
-        out = _Collect()
+    def poll(self, max_items: int = POLL_BATCH_ITEMS) -> LabUpdate:
+        """Apply up to max_items of what the threads queued, run due timeline steps; returns what changed."""
+        items, more = self._queue.take(max_items)
+        out = _Collect(more)
         for item in items:
             if isinstance(item, tuple):
                 self._apply_sample(out, *item[1:])
@@ -310,7 +285,7 @@ class Lab:
         self._set_status(out, item.name, pid=item.pid, state="starting", exit_code=None, madvise=item.madvise,
                          last_error=None)
         if item.generation > 1:
-            self._marker(out, item.t_s, item.name, "restart", f"restart ({item.madvise})")
+            self._marker(out, item.t_s, item.name, "restart", restart_label(item.madvise))
         out.line(TraceLine(item.t_s, item.name, f"lab: started pid {item.pid} with {item.madvise}", "lab"))
 
     def _apply_exited(self, out: "_Collect", item: Exited) -> None:
@@ -370,17 +345,16 @@ class Lab:
     def _apply_event(self, out: "_Collect", name: str, t_s: float, data: Any) -> None:
         event = data.get("event")
         if event == "gc":
-            label = f"gc {data.get('n', '')}" + (" (forced)" if data.get("forced") else "")
-            self._marker(out, t_s, name, "gc", label.strip())
+            self._marker(out, t_s, name, "gc", gc_label(data.get("n", ""), bool(data.get("forced"))))
         elif event == "scavenge":
             released = data.get("released_bytes", 0)
             if not isinstance(released, int) or isinstance(released, bool) or released < 0:
                 raise TypeError(f"scavenge: released_bytes must be a byte count, got {released!r:.40}")
             if released:  # a sweep that found nothing idle long enough is not worth a chart mark
-                self._marker(out, t_s, name, "scavenge", f"scavenge {released / MiB:.0f} MiB")
+                self._marker(out, t_s, name, "scavenge", scavenge_label(released))
         elif event == "mode":
             new = str(data.get("new", ""))
-            self._marker(out, t_s, name, "mode", f"{data.get('old', '?')} → {new}")
+            self._marker(out, t_s, name, "mode", mode_label(data.get("old", "?"), new))
             if new:
                 self._set_status(out, name, madvise=new)
         elif event == "pause":
@@ -427,10 +401,14 @@ class Lab:
             self.set_madvise(name, value)
         elif action == "alloc":
             self.alloc(name, value)
-        elif action in ("gc", "scavenge", "free", "pause", "resume", "restart", "pressure", "release_pressure"):
-            getattr(self, action)(name)
         else:
-            raise ValueError(f"unknown action {action!r}")
+            verbs: dict[str, Callable[[str], None]] = {
+                "gc": self.gc, "scavenge": self.scavenge, "free": self.free, "pause": self.pause,
+                "resume": self.resume, "restart": self.restart, "pressure": self.pressure,
+                "release_pressure": self.release_pressure}
+            if action not in verbs:
+                raise ValueError(f"unknown action {action!r}")
+            verbs[action](name)
 
     # --- commands (caller's thread; never block on the workload) ---
 
@@ -515,7 +493,8 @@ class Lab:
 class _Collect:
     """What one poll gathers, before it becomes a frozen LabUpdate."""
 
-    def __init__(self) -> None:
+    def __init__(self, more: bool) -> None:
+        self.more = more
         self.samples: list[Sample] = []
         self.lines: list[TraceLine] = []
         self.markers: list[Marker] = []
@@ -525,4 +504,5 @@ class _Collect:
         self.lines.append(line)
 
     def update(self) -> LabUpdate:
-        return LabUpdate(tuple(self.samples), tuple(self.lines), tuple(self.markers), tuple(self.statuses.values()))
+        return LabUpdate(tuple(self.samples), tuple(self.lines), tuple(self.markers), tuple(self.statuses.values()),
+                         self.more)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping
 
 from tui.core.config import WorkloadConfig
-from tui.core.golang.trace import classify
+from tui.core.vocabulary import trace_kind
 from workloads import protocol
 from workloads.allocators import NATIVE_KINDS
 
@@ -58,6 +58,7 @@ def printable(line: str) -> tuple[str, str | None]:
     return line, problem
 EXIT_GRACE_S = 1.0
 
+_prctl: Any
 try:
     _prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved before fork: the child only calls it
 except (OSError, AttributeError):  # pragma: no cover - not Linux
@@ -118,13 +119,6 @@ class Exited:
 SupervisorMessage = Spawned | Received | OutputLine | Exited
 
 
-def classify_stderr(line: str) -> str:
-    try:
-        return classify(line)
-    except Exception:  # noqa: BLE001 - a classifier bug must not kill a reader thread
-        return "other"
-
-
 def workload_command(workload: WorkloadConfig,
                      progress: Callable[[str], None] = lambda message: None) -> tuple[list[str], dict[str, str] | None]:
     """argv and environment (None: inherit) for one workload; raises with a one-line reason."""
@@ -161,6 +155,9 @@ class _Child:
         self.name = name
         self.generation = generation
         self.proc = proc
+        # spawned with stdin, stdout and stderr pipes: never None
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        self.stdin, self.stdout, self.stderr = proc.stdin, proc.stdout, proc.stderr
         self.write_lock = threading.Lock()
         self.last_error: str | None = None
         self.last_stderr: str | None = None
@@ -279,7 +276,7 @@ class Supervisor:
     def _read_stdout(self, child: _Child) -> None:
         pid = child.proc.pid
         try:
-            for raw, problem in read_lines(child.proc.stdout):
+            for raw, problem in read_lines(child.stdout):
                 if not raw:
                     continue
                 t_s = self.t_s()
@@ -328,13 +325,13 @@ class Supervisor:
 
     def _read_stderr(self, child: _Child) -> None:
         try:
-            for raw, problem in read_lines(child.proc.stderr):
+            for raw, problem in read_lines(child.stderr):
                 line = (printable(raw)[0] + (f" [{problem}]" if problem else ""))[:MAX_LINE_CHARS]
                 if not line.strip():
                     continue
                 child.last_stderr = line
                 self._on_message(OutputLine(child.name, child.proc.pid, child.generation, self.t_s(), line,
-                                            classify_stderr(line), "stderr"))
+                                            trace_kind(line), "stderr"))
         except (OSError, ValueError):
             pass
         child.stderr_done.set()
@@ -349,8 +346,8 @@ class Supervisor:
         payload = protocol.encode_command(cmd, **fields) + "\n"
         with child.write_lock:
             try:
-                child.proc.stdin.write(payload)
-                child.proc.stdin.flush()
+                child.stdin.write(payload)
+                child.stdin.flush()
                 return True
             except (BrokenPipeError, OSError, ValueError):
                 return False
@@ -372,7 +369,7 @@ class Supervisor:
         self.send(child.name, "exit")
         with child.write_lock:
             try:
-                child.proc.stdin.close()
+                child.stdin.close()
             except (OSError, ValueError):
                 pass
 

@@ -1,0 +1,156 @@
+"""What the widgets draw, built from a source without Textual: panel and chart views, and when they change."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from tui.core.model import Marker, NativeInfo, WorkloadStatus
+from tui.core.series import Series
+
+# one sparkline cell covers this much time, so a panel shows tens of seconds, not a few
+SPARK_CELL_S = 1.0
+# the four figures of a panel and of the chart: (view key, series column)
+FIGURE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("rss", "rss_bytes"),
+    ("inuse", "heap_inuse_bytes"),
+    ("released", "heap_released_bytes"),
+    ("lazyfree", "lazyfree_bytes"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PanelView:
+    """What one panel shows: a status plus, per figure, the sparkline cells (oldest first) and the current bytes."""
+
+    name: str
+    pid: int | None
+    state: str
+    exit_code: int | None
+    madvise: str
+    last_error: str | None = None
+    history: tuple[tuple[str, tuple[float, ...]], ...] = ()  # (figure, values per cell)
+    current: tuple[tuple[str, int | None], ...] = ()  # (figure, bytes or None when unknown)
+    footprint_bytes: int | None = None
+    idle_bytes: int | None = None
+    sys_bytes: int | None = None
+    gc_count: int | None = None
+    runtime: str = ""  # detected runtime and allocator (attach), shown instead of an unknown madvise mode
+    absent: tuple[str, ...] = ()  # heap figures the allocator does not tell (heap_inuse_bytes, ...)
+    allocator: str = ""  # a native allocator's name, version and release settings
+
+
+@dataclass(frozen=True, slots=True)
+class ChartView:
+    """One workload's history: elapsed seconds and bytes per figure, aligned, plus its markers."""
+
+    workload: str
+    t_s: tuple[float, ...]
+    figures: tuple[tuple[str, tuple[float, ...]], ...]
+    markers: tuple[Marker, ...] = ()
+
+
+def bucket_last(t_s: list[float], cell_s: float, cells: int) -> list[int]:
+    """Indices of the last sample in each of the newest `cells` time buckets of `cell_s` seconds.
+
+    Buckets are aligned to absolute time, so a sparkline scrolls once per cell and otherwise stays put
+    (picking every k-th sample from the newest would shift every cell on every sample: a repaint each time).
+    """
+    picked: list[int] = []
+    last_bucket = None
+    for index in range(len(t_s) - 1, -1, -1):
+        bucket = int(t_s[index] // cell_s)
+        if bucket != last_bucket:
+            picked.append(index)
+            last_bucket = bucket
+            if len(picked) == cells:
+                break
+    picked.reverse()
+    return picked
+
+
+def panel_view(name: str, series: Series, status: WorkloadStatus, cells: int, sample_interval_s: float,
+               native: NativeInfo | None = None) -> PanelView:
+    """The panel of `name`: its status, the newest `cells` sparkline cells of each figure and the latest values.
+
+    For a native allocator (`native`), the heap figures it does not tell are shown as such, not as zero.
+    """
+    cells = max(1, cells)
+    # a little more than enough samples: sampling can run late, never early
+    n = int(cells * SPARK_CELL_S / max(sample_interval_s, 1e-3) * 1.2) + 2
+    picked = bucket_last(series.column("t_s", n), SPARK_CELL_S, cells)
+
+    def cells_of(column: str) -> tuple[float, ...]:
+        values = series.column(column, n)
+        return tuple(values[i] for i in picked if i < len(values))
+
+    latest = series.latest
+    heap = latest.heap if latest is not None else None
+    kernel = latest.kernel if latest is not None else None
+    absent = native.absent if native is not None else ()
+
+    def told(figure: str) -> int | None:
+        return getattr(heap, figure) if heap is not None and figure not in absent else None
+    madvise = status.madvise
+    if latest is not None and latest.madvise and status.state != "exited":
+        madvise = latest.madvise
+    return PanelView(
+        name=name, pid=status.pid, state=status.state, exit_code=status.exit_code, madvise=madvise,
+        last_error=status.last_error,
+        history=tuple((key, cells_of(column)) for key, column in FIGURE_COLUMNS),
+        current=(
+            ("rss", kernel.rss_bytes if kernel else None),
+            ("inuse", told("heap_inuse_bytes")),
+            ("released", told("heap_released_bytes")),
+            ("lazyfree", kernel.lazyfree_bytes if kernel else None),
+        ),
+        footprint_bytes=kernel.footprint_bytes if kernel else None,
+        idle_bytes=told("heap_idle_bytes"),
+        absent=absent,
+        allocator=native.allocator if native is not None else "",
+        sys_bytes=heap.heap_sys_bytes if heap else None,
+        gc_count=heap.gc_count if heap else None,
+        runtime=status.runtime,
+    )
+
+
+def panel_state(series: Series) -> object:
+    """What a panel can show differently: the newest sparkline cell's bucket and the latest sample's figures.
+
+    A sample that repeats the last figures inside the same cell changes nothing on screen (every older cell is
+    fixed), so the panel is not rebuilt for it: steady memory rebuilds a panel once per cell, not per sample.
+    """
+    latest = series.latest
+    if latest is None:
+        return None
+    return int(latest.t_s // SPARK_CELL_S), latest.kernel, latest.heap, latest.madvise
+
+
+def chart_signature(name: str, series: Series) -> tuple[object, ...]:
+    """What the chart would show differently: the workload, latest figures (to 1 MiB), markers; version last."""
+    latest = series.latest
+    figures: tuple[int, ...] = ()
+    if latest is not None:
+        heap = latest.heap
+        figures = (latest.kernel.rss_bytes >> 20, latest.kernel.lazyfree_bytes >> 20,
+                   (heap.heap_inuse_bytes >> 20) if heap else -1, (heap.heap_released_bytes >> 20) if heap else -1)
+    markers = series.markers
+    last_marker = markers[-1] if markers else None
+    return name, figures, len(markers), last_marker, series.version
+
+
+def chart_view(name: str, series: Series) -> ChartView:
+    """The chart of `name`: its whole history, every figure, every marker."""
+    return ChartView(workload=name, t_s=tuple(series.column("t_s")),
+                     figures=tuple((key, tuple(series.column(column))) for key, column in FIGURE_COLUMNS),
+                     markers=tuple(series.markers))
+
+
+def nice_step(top: float, ticks: int = 5) -> float:
+    """A round tick step (1, 2, 5 × 10^k) giving about `ticks` ticks up to `top` (the chart and the SVG plot)."""
+    raw = max(top / ticks, 1e-9)
+    power = 10 ** math.floor(math.log10(raw))
+    for factor in (1, 2, 5, 10):
+        if raw <= factor * power:
+            return factor * power
+    return 10 * power

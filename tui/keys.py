@@ -1,0 +1,105 @@
+"""What the workload keys do: each app action calls one source method, greyed with the source's reason."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from textual.app import SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from tui.core.model import TraceLine
+from tui.widgets.mode_picker import ModePicker
+from tui.widgets.trace import TracePane
+
+# app action → the source method it calls; the source's `can(method)` says whether it applies (attach and replay
+# refuse them). All but restart need the focused workload alive.
+LAB_METHOD = {"toggle_madvise": "set_madvise", "pick_madvise": "set_madvise", "gc": "gc", "scavenge": "scavenge",
+              "alloc": "alloc", "free_all": "free", "pressure": "pressure", "release_pressure": "release_pressure",
+              "restart": "restart", "explain": "explain"}
+_TOGGLE = {"MADV_FREE": "MADV_DONTNEED"}
+
+
+class WorkloadActions:
+    """The app's workload actions (mixed into MadviseLabApp, whose BINDINGS name them)."""
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in LAB_METHOD:
+            name = self.focused_workload
+            if len(self.screen_stack) > 1:
+                return False
+            if name is None or self.lab_refusal(action) is not None:
+                return None
+            if action != "restart" and self.lab.status(name).state == "exited":
+                return None
+        return True
+
+    def lab_refusal(self, action: str) -> str | None:
+        """The source's reason for refusing an app action, or None when it allows it."""
+        answer = self.lab.can(LAB_METHOD[action], self.focused_workload)
+        return None if answer is True else str(answer)
+
+    def _lab_call(self, what: str, method: Callable[..., Any], *args: Any) -> None:
+        """Run a source command on the focused workload; a refusal becomes a notification and a trace line."""
+        name = self.focused_workload
+        if name is None:
+            return
+        try:
+            method(name, *args)
+        except Exception as error:  # noqa: BLE001 - any refusal is shown to the user
+            message = f"lab: {what} failed: {error}"
+            self.notify(message, severity="error")
+            self.query_one(TracePane).write_trace([TraceLine(float(self.lab.t_s()), name, message, "error")])
+        self._schedule_poll(urgent=True)
+
+    def _workload_mode(self, name: str) -> str:
+        latest = self.lab.series(name).latest
+        return latest.madvise if latest is not None and latest.madvise else self.lab.status(name).madvise
+
+    def action_toggle_madvise(self) -> None:
+        if self.focused_workload:
+            mode = _TOGGLE.get(self._workload_mode(self.focused_workload), "MADV_FREE")
+            self._lab_call(f"set_madvise {mode}", self.lab.set_madvise, mode)
+
+    def action_pick_madvise(self) -> None:
+        name = self.focused_workload
+        if name is None:
+            return
+
+        def picked(mode: str | None) -> None:
+            if mode:
+                self._lab_call(f"set_madvise {mode}", self.lab.set_madvise, mode)
+        self.push_screen(ModePicker(name, self._workload_mode(name), self.system_info.swap_total_bytes), picked)
+
+    # the source's commands never block: restart and pressure run on its own threads
+    def action_gc(self) -> None: self._lab_call("gc", self.lab.gc)
+    def action_scavenge(self) -> None: self._lab_call("scavenge", self.lab.scavenge)
+    def action_alloc(self) -> None: self._lab_call("alloc", self.lab.alloc, self.alloc_bytes)
+    def action_free_all(self) -> None: self._lab_call("free", self.lab.free)
+    def action_pressure(self) -> None: self._lab_call("pressure", self.lab.pressure)
+    def action_release_pressure(self) -> None: self._lab_call("release pressure", self.lab.release_pressure)
+    def action_restart(self) -> None: self._lab_call("restart", self.lab.restart)
+
+    def action_explain(self) -> None:
+        name = self.focused_workload
+        if name:
+            from tui.widgets.explain import ExplainScreen  # on first use, like help
+
+            self.push_screen(ExplainScreen(name, lambda: self.lab.status(name).pid))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The palette: Textual's own commands, then every key of ours that has a tooltip, greyed like the key."""
+        yield from super().get_system_commands(screen)
+        ours = [binding for cls in reversed(type(self).__mro__) if issubclass(cls, WorkloadActions)
+                for binding in cls.__dict__.get("BINDINGS", ())]
+        for binding in ours:
+            if not isinstance(binding, Binding) or not binding.tooltip:
+                continue
+            action = binding.action.split("(")[0]
+            title = f"{binding.description} ({binding.key_display or binding.key})"
+            if self.check_action(action, ()) is True:
+                yield SystemCommand(title, binding.tooltip, getattr(self, f"action_{action}"))
+            elif action in LAB_METHOD and self.lab_refusal(action):
+                yield SystemCommand(f"{title} (unavailable)", str(self.lab_refusal(action)), lambda: None)
+
