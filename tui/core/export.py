@@ -167,7 +167,7 @@ class MetricsServer:
         self.host, port = parse_listen(where, listen)
         self.collector = SourceCollector(source)
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(self.collector)  # type: ignore[arg-type]  # duck-typed Collector
+        self.registry.register(self.collector)  # duck-typed: prometheus_client takes any object with collect()
         try:
             self._httpd, self._thread = start_http_server(port, self.host, registry=self.registry)
         except socket.gaierror:

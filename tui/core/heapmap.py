@@ -6,7 +6,7 @@ import bisect
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from tui.core.errors import UsageError
 from tui.core.kernel.pagemap import PAGE_BYTES, PRESENT, PagemapReader, anonymous_mappings
@@ -143,7 +143,7 @@ def choose_cell_bytes(region_bytes: Sequence[int], columns: int, rows: int, page
     return cell
 
 
-def span_map_from_message(data: dict[str, Any], t_s: float) -> SpanMap:
+def span_map_from_message(data: Mapping[str, Any], t_s: float) -> SpanMap:
     """A `spans` protocol message as a SpanMap; raises ValueError/KeyError/TypeError on a malformed one."""
     regions = []
     for arena in data["arenas"]:

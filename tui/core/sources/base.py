@@ -6,6 +6,7 @@ import threading
 from collections import deque
 from typing import Any, Callable, Protocol, runtime_checkable
 
+from tui.core.heapmap import HeapMap
 from tui.core.model import KernelMemory, LabUpdate, NativeInfo, WorkloadStatus
 from tui.core.series import Series
 from tui.core.timeline import TimelineStep
@@ -55,9 +56,11 @@ class Source(Protocol):
     def status(self, name: str) -> WorkloadStatus: ...
     def upcoming(self, n: int = 3) -> tuple[TimelineStep, ...]: ...
     def can(self, action: str, name: str | None = None) -> bool | str:
-        """True when `action` (a WORKLOAD_ACTIONS verb) applies (to `name`), else the reason (greys the key)."""
+        """True when `action` (a WORKLOAD_ACTIONS verb, or `explain`) applies (to `name`), else the reason."""
     def native(self, name: str) -> NativeInfo | None:
         """A native allocator workload's allocator and the figures it does not tell (None for any other)."""
+    def heapmap(self, name: str, force: bool = False) -> HeapMap | None:
+        """The heap map of `name` (pagemap read at most once a second unless forced), or None."""
 
     def set_madvise(self, name: str, mode: str) -> None: ...
     def gc(self, name: str) -> None: ...
