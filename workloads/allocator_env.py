@@ -156,7 +156,7 @@ def environment(kind: str, options: Mapping[str, Any], base: Mapping[str, str] |
         env["MALLOC_CONF"] = ",".join(conf)
     elif kind == "mimalloc":
         delay = options.get("purge_delay")
-        if _major(library.file_version) >= 3:
+        if library is not None and _major(library.file_version) >= 3:
             env["MIMALLOC_PURGE_DECOMMITS"] = "0" if mode == "MADV_FREE" else "1"
             if delay is not None:
                 env["MIMALLOC_PURGE_DELAY"] = _ms(delay)

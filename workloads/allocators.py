@@ -11,7 +11,7 @@ import ctypes
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 NATIVE_KINDS = ("glibc", "jemalloc", "mimalloc", "tcmalloc")
 MALLCTL_ARENAS_ALL = 4096  # jemalloc's "all arenas" index in mallctl names
@@ -91,7 +91,7 @@ class Glibc(Native):
 
     def figures(self) -> Figures:
         info = self._mallinfo2()
-        raw = {name: int(getattr(info, name)) for name, _ in self._Mallinfo2._fields_}
+        raw = {field[0]: int(getattr(info, field[0])) for field in self._Mallinfo2._fields_}
         # mallinfo2 cannot tell free chunks that malloc_trim already gave back (MADV_DONTNEED) from backed ones:
         # fordblks counts both, so "released" is unknown and "idle" is every free byte in the heap.
         return Figures(inuse=raw["uordblks"] + raw["hblkhd"], idle=raw["fordblks"], released=None,
@@ -267,7 +267,8 @@ def load(kind: str) -> Native:
     allocator = CLASSES[kind]()
     if kind != "glibc":
         # With LD_PRELOAD the allocator's malloc comes first; if ld.so ignored the preload, malloc is glibc's.
-        ours = ctypes.cast(allocator.malloc, ctypes.c_void_p).value
+        malloc: Any = allocator.malloc  # a ctypes function pointer
+        ours = ctypes.cast(malloc, ctypes.c_void_p).value
         libc = ctypes.CDLL("libc.so.6")
         if ours == ctypes.cast(libc.malloc, ctypes.c_void_p).value:
             raise AllocatorError(f"{kind}: malloc is still glibc's: LD_PRELOAD={os.environ.get('LD_PRELOAD', '')!r} "

@@ -124,8 +124,9 @@ class Lab:
             kind = self.kind(name)
             if action == "gc":
                 return "no collector: free is immediate"
-            if action == "set_madvise" and allocator_refusal(kind, "MADV_FREE"):
-                return allocator_refusal(kind, "MADV_FREE")
+            refusal = allocator_refusal(kind, "MADV_FREE")
+            if action == "set_madvise" and refusal:
+                return refusal
         return True
 
     @property
