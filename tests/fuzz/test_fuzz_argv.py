@@ -39,15 +39,15 @@ def _nothing_starts(monkeypatch):
 
     import textual_serve.server
 
-    import tui.app
+    import tui.launch
     import tui.core.kernel.check
     import tui.core.record.recorder
     import tui.watch
 
-    monkeypatch.setattr(tui.app, "create_app", started)  # run: after the config loaded
+    monkeypatch.setattr(tui.launch, "create_app", started)  # run: after the config loaded
     monkeypatch.setattr(tui.core.record.recorder.Recorder, "run", started)  # record: after every check
     monkeypatch.setattr(tui.core.kernel.check, "gather", started)  # check: after its config
-    monkeypatch.setattr(tui.watch, "_run", started)  # attach / replay: labs built, screen not touched
+    monkeypatch.setattr(tui.watch, "run", started)  # attach / replay: labs built, screen not touched
     monkeypatch.setattr(textual_serve.server.Server, "serve", started)
 
 

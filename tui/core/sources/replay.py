@@ -101,6 +101,10 @@ class ReplayLab(ObserveOnly):
             self._rebuild(target)
         return target
 
+    def seek_to(self, position_s: float) -> float:
+        """Move the play position to `position_s`; returns it (bounded by the recording)."""
+        return self.seek(position_s - self.t_s())
+
     def _rebuild(self, position_s: float) -> None:
         """After seeking back: series hold only what happened up to position_s; next poll resends the trace."""
         for series in self._series.values():
