@@ -501,14 +501,15 @@ class CgroupManager:
         if not self.available:
             where = f" at {self.root}" if self.root else ""
             return f"none: cgroup memory{where}: unavailable — {self.reason}"
+        root = self.root or ""
         if self.version == 1:
-            return (f"v1: cgroup v1 memory at {self.root}: writable; each workload gets a child cgroup, squeezed "
+            return (f"v1: cgroup v1 memory at {root}: writable; each workload gets a child cgroup, squeezed "
                     f"through memory.limit_in_bytes")
-        reclaim = os.path.exists(os.path.join(self.root, "memory.reclaim")) or _release_at_least(5, 19)
+        reclaim = os.path.exists(os.path.join(root, "memory.reclaim")) or _release_at_least(5, 19)
         how = "memory.reclaim, held by memory.high" if reclaim else "memory.high (no memory.reclaim before Linux 5.19)"
         who = ("as root" if self.mode == "v2" else
                f"by uid {os.geteuid()}, delegated to it (its cgroup.procs and cgroup.subtree_control)")
-        return f"{self.mode}: cgroup v2 at {self.root}: writable {who}; squeezes with {how}{self.plan}"
+        return f"{self.mode}: cgroup v2 at {root}: writable {who}; squeezes with {how}{self.plan}"
 
     def _writable_root(self) -> tuple[str, int]:
         """The root and version of an available manager (callers check `available` first)."""
@@ -534,6 +535,7 @@ class CgroupManager:
         if not self.available:
             return []
         removed = []
+        root, _version = self._writable_root()
         for path, pid in self._ours():
             if pid == os.getpid() or _pid_alive(pid):
                 continue
@@ -542,9 +544,9 @@ class CgroupManager:
                 removed.append(path)
             except OSError:
                 pass  # still busy: the next start tries again
-        for name in os.listdir(self.root) if self.version == 2 else ():
+        for name in os.listdir(root) if self.version == 2 else ():
             match = _LEAF.match(name)
-            path = os.path.join(self.root, name)
+            path = os.path.join(root, name)
             if match and int(match.group(1)) != os.getpid() and not _pid_alive(int(match.group(1))) \
                     and path != self._in_leaf:
                 try:
@@ -558,7 +560,8 @@ class CgroupManager:
         """v2: make the root able to give its children memory control (once, before the first child)."""
         if self._prepared or self.version != 2:
             return
-        control = os.path.join(self.root, "cgroup.subtree_control")
+        root, _version = self._writable_root()
+        control = os.path.join(root, "cgroup.subtree_control")
         if "memory" in _read(control).split():
             match = _LEAF.match(os.path.basename(self._in_leaf or ""))
             if match and (int(match.group(1)) == os.getpid() or not _pid_alive(int(match.group(1)))):
@@ -566,8 +569,8 @@ class CgroupManager:
                 self._leaf, self._enabled_memory = self._in_leaf, True
             self._prepared = True
             return
-        if not _is_root_cgroup(self.root):
-            leaf = os.path.join(self.root, f"{PREFIX}{os.getpid()}.dashboard")
+        if not _is_root_cgroup(root):
+            leaf = os.path.join(root, f"{PREFIX}{os.getpid()}.dashboard")
             try:
                 os.mkdir(leaf)
             except FileExistsError:
@@ -578,7 +581,7 @@ class CgroupManager:
             self._leaf = leaf
             refused: dict[int, str] = {}
             for _ in range(5):  # a process forking meanwhile leaves a child behind: move again
-                pids = [pid for pid in _pids(self.root) if pid not in refused]
+                pids = [pid for pid in _pids(root) if pid not in refused]
                 if not pids:
                     break
                 for pid in pids:
@@ -590,7 +593,7 @@ class CgroupManager:
         try:
             _write(control, b"+memory")
         except OSError as exc:
-            left = _pids(self.root)
+            left = _pids(root)
             self._restore()
             stayed = ""
             if left:
@@ -604,11 +607,14 @@ class CgroupManager:
 
     def _restore(self) -> None:
         """v2: undo _prepare (memory off again, our processes back in the root, the leaf gone) where we can."""
-        others = [n for n in os.listdir(self.root) if os.path.isdir(os.path.join(self.root, n))
-                  and os.path.join(self.root, n) != self._leaf] if self.root else []
+        if not self.root:
+            return
+        root = self.root
+        others = [n for n in os.listdir(root) if os.path.isdir(os.path.join(root, n))
+                  and os.path.join(root, n) != self._leaf] if root else []
         if self._enabled_memory and not others:  # another dashboard's cgroups still need it: leave it on
             try:
-                _write(os.path.join(self.root, "cgroup.subtree_control"), b"-memory")
+                _write(os.path.join(root, "cgroup.subtree_control"), b"-memory")
                 self._enabled_memory = False
             except OSError:
                 pass
