@@ -24,6 +24,7 @@ BENCHMARKS = {
     6: ("bench.soak", "dashboard RSS after an accelerated hour"),
     7: ("bench.pagemap", "pagemap read per GiB (heap map)"),
     8: ("bench.explain", "one explain of a 1 GiB process"),
+    9: ("bench.allocators", "allocators: first touch and reuse after release"),
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 
