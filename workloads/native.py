@@ -47,6 +47,7 @@ class NativeRuntime:
         self.opts = opts
         self.kind = opts.get("kind", "glibc")
         self.write = write
+        self.now_s = 0.0
         self.clock = clock or (lambda: self.now_s)
         self.allocator = allocator or load(self.kind)  # AllocatorError: the caller reports it and exits
         self.mode = opts["madvise"]
@@ -56,7 +57,6 @@ class NativeRuntime:
         self.held_bytes = 0
         self.allocated_bytes = 0  # since the last alloc event: one event per pattern step, as the Python heap
         self.mutations = self.mutations_seen = 0  # malloc/free batches by the pattern or commands
-        self.now_s = 0.0
         self.paused_at_s: float | None = None
         self.paused_total_s = 0.0
         self.pattern_next_s = 0.0
@@ -65,7 +65,6 @@ class NativeRuntime:
         self.last_stats: tuple | None = None
         self.last_stats_s = -1e9
         self.next_poll_s = 0.0
-        self.explicit = False  # an explicit release is running: its changes are not the allocator's own
         self.episode: tuple[float, Figures] | None = None  # a release under way: when it started, figures before
         self.last_change_s = 0.0
         self.last_release_s = 0.0
@@ -158,7 +157,6 @@ class NativeRuntime:
     def explicit_release(self) -> None:
         """`s`: the allocator's own give-back, with what it returned and how long it took."""
         before = self.allocator.figures()
-        self.explicit = True
         rss_before = _statm_rss_bytes()
         started = time.perf_counter()
         try:
@@ -166,8 +164,6 @@ class NativeRuntime:
         except AllocatorError as exc:
             self.error(str(exc))
             return
-        finally:
-            self.explicit = False
         seconds = time.perf_counter() - started
         rss_after = _statm_rss_bytes()
         after = self.allocator.figures()
@@ -256,7 +252,7 @@ class NativeRuntime:
         if released < RELEASE_MIN_BYTES:
             return
         trigger = self._trigger()
-        if self.kind == "jemalloc":
+        if isinstance(self.allocator, Jemalloc):
             mode, text = _jemalloc_decay_line(first.raw, now.raw, trigger,
                                               lazy=self.allocator.option("muzzy_decay_ms") != 0)
             if not text:
