@@ -224,3 +224,21 @@ def test_the_allocators_example_loads_within_the_default_budget():
     assert [w.kind for w in config.workloads] == ["glibc", "jemalloc", "jemalloc", "mimalloc", "tcmalloc"]
     assert [w.madvise for w in config.workloads] == ["MADV_DONTNEED", "MADV_FREE", "MADV_DONTNEED", "MADV_DONTNEED",
                                                      "MADV_DONTNEED"]
+
+
+def test_record_and_replay_keep_the_allocator_and_what_it_does_not_tell(tmp_path):
+    import subprocess
+    import sys
+
+    from tui.core.sources.replay import ReplayLab
+
+    config_path = tmp_path / "gl.yaml"
+    config_path.write_text(config(entry("gl", "glibc", pattern="{pattern: steady, size: 8MiB, object_size: 32KiB}")))
+    out = tmp_path / "rec"
+    done = subprocess.run([sys.executable, "-m", "tui", "record", "--config", str(config_path), "--duration", "2s",
+                           "--out", str(out)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    replay = ReplayLab(str(out))
+    native = replay.native("gl")
+    assert native is not None and native.allocator.startswith("glibc 2.") and native.absent == ("heap_released_bytes",)
+    assert any(s.heap is not None and s.heap.heap_inuse_bytes >= 8 * MiB for s in replay.recording.samples)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Iterable, TextIO
 
 from tui.core.errors import UsageError
-from tui.core.model import HeapStats, KernelMemory, Marker, Sample, TraceLine, WorkloadStatus
+from tui.core.model import HeapStats, KernelMemory, Marker, NativeInfo, Sample, TraceLine, WorkloadStatus
 from tui.core.vocabulary import gc_label, mode_label, scavenge_label, trace_kind
 
 CSV_COLUMNS = (
@@ -199,6 +199,36 @@ def read_events(path: str) -> tuple[tuple[Marker, ...], tuple[tuple[float, Workl
     markers.sort(key=lambda m: m.t_s)
     statuses.sort(key=lambda x: x[0])
     return tuple(markers), tuple(statuses)
+
+
+HEAP_STATS_FIELDS = frozenset(f.name for f in fields(HeapStats))
+
+
+def read_native(path: str) -> dict[str, NativeInfo]:
+    """events.jsonl → each native allocator workload's allocator text and the figures it did not tell (replay's panel)."""
+    out: dict[str, NativeInfo] = {}
+    if not os.path.exists(path):
+        return out
+    with open(path, errors="replace") as f:
+        for raw in f:
+            if '"allocator"' not in raw:  # only native workloads' hello and stats carry it
+                continue
+            try:
+                event = json.loads(raw)
+            except json.JSONDecodeError:
+                continue
+            name, message = event.get("workload"), event.get("message")
+            if not isinstance(name, str) or not isinstance(message, dict):
+                continue
+            allocator = message.get("allocator")
+            if message.get("type") == "hello" and isinstance(allocator, dict):
+                text = " ".join(str(allocator.get(k) or "") for k in ("name", "version", "settings")).strip()
+                out[name] = NativeInfo(text, out[name].absent if name in out else ())
+            elif message.get("type") == "stats" and name in out and isinstance(message.get("absent"), list):
+                absent = tuple(str(f) for f in message["absent"] if f in HEAP_STATS_FIELDS)
+                if absent != out[name].absent:
+                    out[name] = NativeInfo(out[name].allocator, absent)
+    return out
 
 
 def _markers_from_trace(trace_lines: Iterable[TraceLine]) -> list[Marker]:

@@ -9,8 +9,8 @@ import time
 from typing import Callable
 
 from tui.core.heapmap import HeapMap, HeapMapLog
-from tui.core.model import LabUpdate, WorkloadStatus
-from tui.core.record.format import load_recording
+from tui.core.model import LabUpdate, NativeInfo, WorkloadStatus
+from tui.core.record.format import load_recording, read_native
 from tui.core.series import Series
 from tui.core.sources.base import POLL_BATCH_ITEMS, ObserveOnly
 
@@ -58,6 +58,7 @@ class ReplayLab(ObserveOnly):
         self._cursor_t_s = -math.inf  # everything at or before this was handed out
         self._statuses: dict[str, WorkloadStatus] = {}
         self._heapmaps = HeapMapLog(os.path.join(directory, "heapmap.jsonl"))
+        self._native = read_native(os.path.join(directory, "events.jsonl"))
 
     # -- play position -------------------------------------------------------------------------------
     @property
@@ -122,6 +123,10 @@ class ReplayLab(ObserveOnly):
 
     def stop(self) -> None:
         """Nothing runs: idempotent."""
+
+    def native(self, name: str) -> NativeInfo | None:
+        """A recorded native allocator workload's allocator and the figures it did not tell (None otherwise)."""
+        return self._native.get(name)
 
     def series(self, name: str) -> Series:
         return self._series[name]
