@@ -25,6 +25,7 @@ from tui.core.views import chart_signature, chart_view, panel_state, panel_view
 from tui.messages import LabChanged
 from tui.widgets.chart import MemoryChart
 from tui.widgets.header import LabHeader, header_text
+from tui.widgets.heapmap import HeapMapView
 from tui.widgets.panel import WorkloadPanel
 from tui.widgets.trace import TracePane
 from tui.keys import WorkloadActions
@@ -61,6 +62,8 @@ class MadviseLabApp(WorkloadActions, App[int]):
                 tooltip="Lower the workload's cgroup limit so the kernel reclaims LazyFree pages"),
         Binding("P", "release_pressure", "Release", id="workload.release_pressure",
                 tooltip="Lift the memory limit again"),
+        Binding("h", "toggle_heapmap", "Heap map", id="view.heapmap",
+                tooltip="Swap the chart for the focused workload's heap map (and back)"),
         Binding("space", "toggle_view_pause", "Pause view", id="view.pause",
                 tooltip="Freeze the screen; sampling continues"),
         Binding("r", "restart", "Restart", id="workload.restart", tooltip="Restart the focused workload"),
@@ -103,6 +106,7 @@ class MadviseLabApp(WorkloadActions, App[int]):
         self._epoch = lab.epoch
         self._compact = False
         self._stopped = False
+        self.heapmap_shown = False
         self.poll_count = 0
 
     # ── layout ────────────────────────────────────────────────────────────────
@@ -114,6 +118,9 @@ class MadviseLabApp(WorkloadActions, App[int]):
         chart = MemoryChart(id="chart")
         chart.border_title = "chart"
         yield chart
+        heap_map = HeapMapView(id="heapmap")
+        heap_map.border_title = "heap map"
+        yield heap_map
         yield TracePane(self.names, max_lines=self.trace_lines, id="trace")
         yield Footer()
 
@@ -220,11 +227,13 @@ class MadviseLabApp(WorkloadActions, App[int]):
             self.refresh_view()
 
     def refresh_view(self) -> None:
-        """Panels whose visible state changed, the header, and the chart when due."""
+        """Panels whose visible state changed, the header, and the chart (or the heap map) when due."""
         for name in self.names:
             self._refresh_panel(name)
         self._refresh_header()
         self._schedule_chart()
+        if self.heapmap_shown:
+            self.refresh_heapmap()
 
     def _refresh_panel(self, name: str) -> None:
         panel = self.query_one(f"#panel-{name}", WorkloadPanel)
@@ -247,7 +256,8 @@ class MadviseLabApp(WorkloadActions, App[int]):
 
     # ── chart ────────────────────────────────────────────────────────────────
     def _schedule_chart(self) -> None:
-        if self._compact or self.view_paused or self.focused_workload is None or self._chart_timer is not None:
+        if self._compact or self.view_paused or self.heapmap_shown or self.focused_workload is None \
+                or self._chart_timer is not None:
             return
         signature = chart_signature(self.focused_workload, self.lab.series(self.focused_workload))
         if signature == self._chart_version:
@@ -279,6 +289,33 @@ class MadviseLabApp(WorkloadActions, App[int]):
         chart.border_title = f"chart: {name}"
         chart.draw(chart_view(name, series))
 
+    # ── heap map ─────────────────────────────────────────────────────────────
+    def action_toggle_heapmap(self) -> None:
+        """Swap the chart area for the focused workload's heap map, and back."""
+        self.heapmap_shown = not self.heapmap_shown
+        self.screen.set_class(self.heapmap_shown, "-heapmap")
+        if self.heapmap_shown:
+            self.refresh_heapmap()
+        else:
+            self._chart_version = None  # the chart was hidden: draw it again
+            self._schedule_chart()
+
+    def refresh_heapmap(self) -> None:
+        """Every poll while shown; the source reads pagemap at most once a second (else returns its last map)."""
+        views = self.query(HeapMapView)
+        name = self.focused_workload
+        if not self.heapmap_shown or self.view_paused or self._stopped or name is None or not views:
+            return
+        view = views.first()
+        view.border_title = f"heap map: {name}"
+        heap_map = self.lab.heapmap(name)
+        if heap_map is not None:
+            view.show(heap_map)
+            return
+        state = self.lab.status(name).state
+        view.show(None, f"no heap map yet: {name} is {state}" if state != "running"
+                  else f"no heap map yet: waiting for {name}'s span map")
+
     def on_workload_panel_resized(self, event: WorkloadPanel.Resized) -> None:
         if not self.view_paused:
             self._refresh_panel(event.panel.workload)
@@ -290,6 +327,8 @@ class MadviseLabApp(WorkloadActions, App[int]):
 
     def watch_focused_workload(self, _old: str | None, _new: str | None) -> None:
         self._chart_drawn_s = -1e9  # a new focus draws at once
+        if self.is_running and self.heapmap_shown:
+            self.refresh_heapmap()
         if self._chart_timer is not None:
             self._chart_timer.stop()
             self._chart_timer = None

@@ -93,3 +93,39 @@ def test_replay_of_a_broken_heapmap_jsonl_is_one_line(recorded, tmp_path):
     with pytest.raises(UsageError) as caught:
         ReplayLab(str(broken))
     assert "heapmap.jsonl:2:" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_h_in_the_replay_dashboard_shows_the_recorded_map(recorded):
+    import asyncio
+
+    from tui.core.kernel.system import SystemInfo
+    from tui.watch import ReplayApp
+    from tui.widgets.heapmap import HeapMapView
+
+    out, lines = recorded
+    clock = Clock()
+    lab = ReplayLab(str(out), clock=clock)
+    info = SystemInfo(kernel_release="6.18.0-lab", page_size=4096, thp_mode="madvise", swap_total_bytes=0,
+                      mem_available_bytes=22 << 30)
+    free = [line for line in lines if line["workload"] == "free"]
+
+    async def play() -> None:
+        app = ReplayApp(lab, info, redraw_interval_s=0.05)
+        async with app.run_test(size=(160, 48)) as pilot:
+            await pilot.pause()
+            await pilot.press("h")
+            await pilot.pause()
+            lab.seek_to(free[-1]["t_s"] + 0.01)
+            app._poll_now()
+            await pilot.pause()
+            view = app.query_one(HeapMapView)
+            assert view.display and view.heap_map == HeapMap.from_record(free[-1])
+            text = "\n".join(view.render_line(y).text for y in range(view.size.height))
+            resident_mib = free[-1]["pages"]["released_resident"] * 4096 / MiB
+            assert f"released, resident (LazyFree) {resident_mib:.1f} MiB" in text
+            lab.seek_to(0.0)
+            app._poll_now()
+            await pilot.pause()
+            assert view.heap_map is None and "no heap map yet" in view.render_line(0).text
+
+    asyncio.run(play())

@@ -56,6 +56,7 @@ free for the kernel to take *when it needs it* (under pressure), not before. Wit
 | `a` | allocate a burst (the config's `alloc_bytes`) |
 | `f` | free everything the workload holds |
 | `p` / `P` | apply / release memory pressure (a cgroup limit) — makes the kernel take LazyFree pages |
+| `h` | heap map instead of the chart: every cell of the heap by the runtime's state (in use, idle, released) and whether the kernel still has its pages — orange cells are released but resident: LazyFree |
 | `space` | pause / resume the **view**; sampling continues and the history keeps filling |
 | `r` | restart the focused workload (new pid) |
 | `e` | explain the focused process: where its RSS is, who holds it, the knob (reads smaps once; `r` again) |
