@@ -88,8 +88,8 @@ class Lab:
     def heapmap(self, name: str, force: bool = False) -> HeapMap | None:
         """The heap map of `name`: its latest span map with our own pagemap read (≤ 1 a second unless `force`).
 
-        kind go: the kernel's side only, over the largest anonymous mappings. None before there is anything
-        to show (not running, or a python workload whose first span map has not arrived).
+        kind go and the native allocator kinds: the kernel's side only, over the largest anonymous mappings.
+        None before there is anything to show (not running, or a python workload's first span map not in yet).
         """
         spans = self._spans[name]
         if spans is None and self.kind(name) == "python":
