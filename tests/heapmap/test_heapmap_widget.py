@@ -64,3 +64,12 @@ def test_legend_counts_pages_and_fits_the_width():
     view.heap_map = heap_map
     lines = view._legend(heap_map, 100)
     assert all(line.cell_length == 100 for line in lines) and len(lines) == 3
+
+
+def test_a_narrow_legend_keeps_every_count_in_the_short_form():
+    heap_map = story_map()
+    view = HeapMapView()
+    lines = [line.text for line in view._legend(heap_map, 78)]
+    assert len(lines) == 3 and all(len(line) == 78 for line in lines)
+    for _, _, pages in legend_entries(heap_map):
+        assert any(f"· {pages} p" in line for line in lines), (pages, lines)

@@ -126,7 +126,7 @@ class HeapMapView(Widget):
     def _head(self, heap_map: HeapMap, width: int) -> list[Strip]:
         what = "kernel side only" if heap_map.source == "kernel" else "spans × pagemap"
         parts = [Segment(scale_text(heap_map.cell_bytes), _BOLD),
-                 Segment(f" · {len(heap_map.arenas)} {'mappings' if heap_map.source == 'kernel' else 'arenas'}, "
+                 Segment(f" · {len(heap_map.arenas)} {'mapping' if heap_map.source == 'kernel' else 'arena'}{'' if len(heap_map.arenas) == 1 else 's'}, "
                          f"{mib(heap_map.n_bytes)} · {what}", _DIM)]
         if heap_map.method:
             parts.append(Segment(f" · pagemap via {'PAGEMAP_SCAN' if heap_map.method == 'scan' else 'pread'}", _DIM))
@@ -136,11 +136,21 @@ class HeapMapView(Widget):
         return lines
 
     def _legend(self, heap_map: HeapMap, width: int) -> list[Strip]:
-        """Two entries a line (resident | not resident of one state): a swatch, the label, MiB and pages."""
-        entries = [(label, color, f" {label} {mib(pages * heap_map.page_bytes)} ({pages} pages)")
-                   for label, color, pages in legend_entries(heap_map)]
-        left = max(len(text) for _, _, text in entries[::2]) + 3
-        column = left if left <= width // 2 + 8 else width // 2
+        """Two entries a line (resident | not resident of one state): a swatch, the label, MiB and pages.
+
+        Narrow areas get the short form ("32.0 MiB · 8192 p"), then labels without their note in parentheses.
+        """
+        shown = legend_entries(heap_map)
+        formats = (lambda label, n: f" {label} {mib(n * heap_map.page_bytes)} ({n} pages)",
+                   lambda label, n: f" {label} {mib(n * heap_map.page_bytes)} · {n} p",
+                   lambda label, n: f" {label.split(' (')[0]} {mib(n * heap_map.page_bytes)} · {n} p")
+        for fmt in formats:
+            entries = [(label, color, fmt(label, pages)) for label, color, pages in shown]
+            left = max(len(text) for _, _, text in entries[::2]) + 3
+            right = max(len(text) for _, _, text in entries[1::2]) + 1
+            if left + right <= width:
+                break
+        column = left if left + right <= width else width // 2
         lines = []
         for i in range(0, len(entries), 2):
             segments: list[Segment] = []
