@@ -242,3 +242,33 @@ def test_record_and_replay_keep_the_allocator_and_what_it_does_not_tell(tmp_path
     native = replay.native("gl")
     assert native is not None and native.allocator.startswith("glibc 2.") and native.absent == ("heap_released_bytes",)
     assert any(s.heap is not None and s.heap.heap_inuse_bytes >= 8 * MiB for s in replay.recording.samples)
+
+
+def test_pressure_takes_jemallocs_muzzy_pages_while_jemalloc_still_counts_them(native_run):
+    """The kernel reclaims the MADV_FREE'd pages under pressure: RSS falls; jemalloc's own figure does not move."""
+    from ci_promise import skip_unless_promised
+
+    from tui.core.kernel.cgroups import CgroupManager
+
+    need("jemalloc")
+    manager = CgroupManager()
+    if not manager.available:
+        skip_unless_promised(f"no writable memory cgroup: {manager.reason}")
+    run = native_run(config(entry("je", "jemalloc", "madvise: MADV_FREE, dirty_decay: 300ms, background_thread: true")))
+    run.until(lambda: dropped(run, "je") and run.allocator("je").get("muzzy", 0) >= DROPPED_BYTES * 0.85,
+              what="muzzy pages")
+    pid = run.lab.status("je").pid
+    run.until(lambda: run.latest("je") is not None and run.latest("je").kernel.lazyfree_bytes >= DROPPED_BYTES * 0.8,
+              what="LazyFree sampled")
+    before = read_smaps_rollup(pid)
+    muzzy_before = run.allocator("je")["muzzy"]
+    run.lab.pressure("je")
+    run.until(lambda: any(m.kind == "pressure" and m.workload == "je" for m in run.markers), 30, "pressure result")
+    after = read_smaps_rollup(pid)
+    # the squeeze stops at footprint + pressure.margin (16 MiB): what it took was LazyFree, page for page
+    lazyfree_drop, rss_drop = before.lazyfree_bytes - after.lazyfree_bytes, before.rss_bytes - after.rss_bytes
+    assert after.lazyfree_bytes <= 20 * MiB and lazyfree_drop >= before.lazyfree_bytes - 20 * MiB, (before, after)
+    assert abs(rss_drop - lazyfree_drop) <= 2 * MiB + 0.05 * lazyfree_drop, (before, after)
+    run.settle(0.3)
+    assert run.allocator("je")["muzzy"] >= muzzy_before - 2 * MiB  # jemalloc cannot know: its pages are still muzzy
+    assert run.lab.status("je").state == "running"
