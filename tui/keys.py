@@ -19,6 +19,8 @@ LAB_METHOD = {"toggle_madvise": "set_madvise", "pick_madvise": "set_madvise", "g
               "alloc": "alloc", "free_all": "free", "pressure": "pressure", "release_pressure": "release_pressure",
               "restart": "restart", "explain": "explain"}
 _TOGGLE = {"MADV_FREE": "MADV_DONTNEED"}
+# Keys that are greyed when the source refuses them, and say the reason when pressed anyway.
+GREYED_KEYS_SAY_WHY = {"p": "pressure", "P": "release_pressure"}
 
 
 class WorkloadActions:
@@ -39,6 +41,17 @@ class WorkloadActions:
         """The source's reason for refusing an app action, or None when it allows it."""
         answer = self.lab.can(LAB_METHOD[action], self.focused_workload)
         return None if answer is True else str(answer)
+
+    def on_key(self, event: Any) -> None:
+        # A greyed p or P still answers: pressing it where pressure cannot act says why, never nothing.
+        action = GREYED_KEYS_SAY_WHY.get(event.character or "")
+        name = self.focused_workload
+        if action is None or len(self.screen_stack) > 1 or name is None:
+            return
+        refusal = self.lab_refusal(action)
+        if refusal:
+            self.notify(refusal, severity="warning")
+            self.query_one(TracePane).write_trace([TraceLine(float(self.lab.t_s()), name, f"lab: {refusal}", "error")])
 
     def _lab_call(self, what: str, method: Callable[..., Any], *args: Any) -> None:
         """Run a source command on the focused workload; a refusal becomes a notification and a trace line."""

@@ -101,6 +101,8 @@ async def test_without_a_writable_cgroup_p_is_greyed_with_the_reason_and_the_res
         await pilot.press("p")
         await pilot.pause(0.3)
         assert not any("squeez" in t for t in trace_text(app)[n_lines:])
+        said = [t for t in trace_text(app)[n_lines:] if reason in t]  # pressed anyway: it says why, not nothing
+        assert len(said) == 1, trace_text(app)[n_lines:]
 
         await pilot.press("question_mark")
         await pilot.pause(0.2)

@@ -330,7 +330,7 @@ class WorkloadCgroup:
         reclaimed = max(0, usage_before_bytes - self.usage_bytes())
         counters = self.lazyfree_counters()
         # Page counts since the cgroup was made: lazily freed by the workload, and of those reclaimed by the kernel.
-        stat = ("; memory.stat " + ", ".join(f"{key} {n_pages * _PAGE_BYTES / _MIB:.0f} MiB ({n_pages} pages)"
+        stat = ("; memory.stat " + ", ".join(f"{key} {_mib(n_pages * _PAGE_BYTES)}"
                                              for key, n_pages in counters.items())) if counters else ""
         self._step_lines.append(f"pressure {self.workload}: step {len(self._step_lines) + 1}: {what}, "
                                 f"reclaimed {_mib(reclaimed)} in {seconds:.3f} s{stat}")
