@@ -53,9 +53,12 @@ class Library:
 def _search_dirs() -> list[str]:
     dirs = list(LIBRARY_DIRS)
     # PyPI's cmeel-mimalloc (mimalloc 3) installs into site-packages/cmeel.prefix/lib
-    for key in ("purelib", "platlib"):
-        dirs.append(os.path.join(sysconfig.get_paths()[key], "cmeel.prefix", "lib"))
-    return dirs
+    import sys
+
+    for base in (sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], *sys.path):
+        if base:
+            dirs.append(os.path.join(base, "cmeel.prefix", "lib"))
+    return list(dict.fromkeys(dirs))
 
 
 def find_library(kind: str) -> Library | None:

@@ -218,7 +218,9 @@ class Mimalloc(Native):
         return int(self._version())
 
     def version(self) -> str:
-        v = self.version_number()
+        v = self.version_number()  # 209 for 2.0.9; 30403 for 3.4.3 (mimalloc 3 gives minor and patch two digits)
+        if v >= 10000:
+            return f"{v // 10000}.{v // 100 % 100}.{v % 100}"
         return f"{v // 100}.{v // 10 % 10}.{v % 10}"
 
     def settings(self) -> str:
@@ -236,9 +238,15 @@ class Mimalloc(Native):
             if not match:
                 continue
             amounts = self._AMOUNT.findall(match.group(2))
-            if len(amounts) >= 4:  # peak, total, freed, current
-                number, unit = amounts[3]
+            # mimalloc 2.0 prints peak, total, freed, current; mimalloc 3 peak, total, current; a lone number is
+            # a running total (mimalloc 3's purged and reset bytes)
+            column = 3 if len(amounts) >= 4 else 2 if len(amounts) == 3 else None
+            if column is not None:
+                number, unit = amounts[column]
                 out[match.group(1)] = int(float(number) * _UNIT_BYTES.get(unit or "b", 1))
+            elif len(amounts) == 1 and match.group(1) in ("purged", "reset"):
+                number, unit = amounts[0]
+                out[f"{match.group(1)}_total"] = int(float(number) * _UNIT_BYTES.get(unit or "b", 1))
         return out
 
     def figures(self) -> Figures:

@@ -180,7 +180,8 @@ class NativeRuntime:
         self.send_stats()
 
     def _explicit_mode(self) -> str:
-        return "MADV_DONTNEED"  # every explicit release here is a forced purge / trim / decommit
+        # a forced purge / trim / decommit is MADV_DONTNEED, except mimalloc 3 with purge_decommits off: MADV_FREE
+        return "MADV_FREE" if self.kind == "mimalloc" and self.mode == "MADV_FREE" else "MADV_DONTNEED"
 
     def _state_text(self, f: Figures) -> str:
         raw = f.raw
@@ -266,8 +267,8 @@ class NativeRuntime:
             text = f"glibc: {trigger}: heap {_mib(first.raw['arena'])} → {_mib(now.raw['arena'])} MiB (brk)"
         else:
             mode = self.mode
-            text = (f"mimalloc: {trigger}: committed {_mib(first.raw.get('current_commit'))} → "
-                    f"{_mib(now.raw.get('current_commit'))} MiB ({mode})")
+            text = (f"mimalloc: {trigger}: released {_mib(released)} MiB, committed "
+                    f"{_mib(first.raw.get('current_commit'))} → {_mib(now.raw.get('current_commit'))} MiB ({mode})")
         self.trace_line(text)
         self.event("release", released_bytes=released, madvise=mode, trigger=trigger)
 
@@ -401,8 +402,9 @@ def _released_between(before: Figures, after: Figures) -> int | None:
         return max(0, raw1["pageheap_unmapped_bytes"] - raw0["pageheap_unmapped_bytes"])
     if "arena" in raw0:  # glibc: free() trimming the top shrinks the heap; malloc_trim leaves arena as it is
         return max(0, raw0["arena"] - raw1["arena"])
-    if "current_commit" in raw0:
-        return max(0, raw0["current_commit"] - raw1["current_commit"])
+    if "current_commit" in raw0:  # mimalloc: decommitted, or (mimalloc 3) purged or reset while still committed
+        purged = max(0, raw1.get("stats_purged_total", 0) - raw0.get("stats_purged_total", 0))
+        return max(max(0, raw0["current_commit"] - raw1["current_commit"]), purged)
     return None
 
 

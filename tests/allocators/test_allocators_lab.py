@@ -164,6 +164,10 @@ def test_m_restarts_jemalloc_in_the_other_mode_and_glibc_refuses_madv_free(nativ
 def test_a_config_asking_for_an_impossible_mode_is_refused_in_one_line(kind, mode, why):
     if kind == "mimalloc":
         need("mimalloc")
+        from workloads.allocator_env import modes
+
+        if "MADV_FREE" in modes("mimalloc"):
+            pytest.skip("mimalloc 3 is installed here (the allocators extra): it can release with MADV_FREE")
     with pytest.raises(ConfigError) as error:
         make_lab(config(entry("w", kind, f"madvise: {mode}")))
     text = str(error.value)
@@ -222,7 +226,10 @@ def test_the_allocators_example_loads_within_the_default_budget():
     path = Path(__file__).resolve().parents[2] / "examples" / "allocators.yaml"
     config = load_config(str(path), mem_available_bytes=4 << 30)  # the default budget: 50 % of 4 GiB
     assert [w.kind for w in config.workloads] == ["glibc", "jemalloc", "jemalloc", "mimalloc", "tcmalloc"]
-    assert [w.madvise for w in config.workloads] == ["MADV_DONTNEED", "MADV_FREE", "MADV_DONTNEED", "MADV_DONTNEED",
+    from workloads.allocator_env import modes
+
+    mimalloc = modes("mimalloc")[0]  # unless asked, the allocator's first mode: MADV_FREE from mimalloc 3
+    assert [w.madvise for w in config.workloads] == ["MADV_DONTNEED", "MADV_FREE", "MADV_DONTNEED", mimalloc,
                                                      "MADV_DONTNEED"]
 
 
@@ -272,3 +279,21 @@ def test_pressure_takes_jemallocs_muzzy_pages_while_jemalloc_still_counts_them(n
     run.settle(0.3)
     assert run.allocator("je")["muzzy"] >= muzzy_before - 2 * MiB  # jemalloc cannot know: its pages are still muzzy
     assert run.lab.status("je").state == "running"
+
+
+def test_mimalloc_3_purges_with_madv_free_when_it_is_installed(native_run):
+    """Optional (the `allocators` extra, not installed by CI): mimalloc 3 with purge_decommits off keeps RSS as
+    LazyFree after mi_collect; mimalloc 2.0 is refused MADV_FREE (tested above)."""
+    from workloads.allocator_env import find_library
+
+    library = find_library("mimalloc")
+    if library is None or not library.file_version.startswith("3"):
+        pytest.skip("mimalloc 3 not installed (pip install 'madvise-lab[allocators]'); Debian's 2.0 cannot MADV_FREE")
+    run = native_run(config(entry("mi", "mimalloc", "madvise: MADV_FREE, purge_delay: 100ms, keep_one_in: 0")))
+    run.until(lambda: dropped(run, "mi"), what="the drop")
+    run.lab.scavenge("mi")
+    run.until(lambda: run.events("mi", "scavenge"), what="mi_collect")
+    direct = read_smaps_rollup(run.lab.status("mi").pid)
+    assert direct.lazyfree_bytes >= DROPPED_BYTES * 0.8 and direct.rss_bytes >= direct.lazyfree_bytes, direct
+    assert run.events("mi", "scavenge")[-1]["madvise"] == "MADV_FREE"
+    agree(run, "mi")
