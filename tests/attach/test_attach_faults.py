@@ -63,6 +63,7 @@ def test_one_exits_mid_run_as_a_zombie_then_gone_and_the_other_goes_on():
             assert proc_stat(a.pid)[0] == "Z"  # the kernel's view, read by the test
             assert watch.lab.status("p0").last_error == "the process exited: a zombie until its parent collects it"
             assert watch.lab.heapmap("p0") is None
+            assert "exited" in watch.lab.can("explain", "p0") and watch.lab.can("explain", "p1") is True
             seen = len(watch.samples["p1"])
             watch.until(lambda: len(watch.samples["p1"]) > seen + 3, "p1 still sampled")
             truth = read_smaps_rollup(b.pid)
@@ -164,6 +165,7 @@ def test_a_reused_pid_is_never_shown_under_the_old_name(when):
             watch.poll()
             assert len(watch.samples["p0"]) == n_before, "a sample of the stranger was shown under the old name"
             assert watch.lab.heapmap("p0") is None
+            assert watch.lab.can("explain", "p0") is not True  # e would read the stranger's /proc
         finally:
             watch.lab.stop()
             stranger.kill()

@@ -370,3 +370,11 @@ class AttachLab(ObserveOnly):
         pid = self._statuses[name].pid
         if pid is not None and self._statuses[name].state != "exited":
             self._sampler.invalidate(pid)  # a GC or scavenge just changed memory: read the rollup now
+
+    def can(self, action: str, name: str | None = None) -> bool | str:
+        """ObserveOnly's answer, and: no explain once the process exited or its pid was reused (it reads /proc by
+        number: it would explain a stranger)."""
+        if action == "explain" and name in self._by_name and (self._statuses[name].state == "exited"
+                                                                or not self._same_process(self._by_name[name])):
+            return "the process exited: nothing to explain (its pid may belong to another process now)"
+        return super().can(action, name)
