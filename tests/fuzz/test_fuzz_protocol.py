@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from fuzz_counts import count, total
+from fuzz_counts import CASES, count, total
 from lab_runner import Run, make_lab
 from tui.core.sources import supervisor
 from tui.core.sources.supervisor import READ_LIMIT_CHARS, OutputLine, Received, printable, read_lines
@@ -266,7 +266,10 @@ def test_junk_commands_to_real_workloads_fuzzed():
 
 
 @settings(FUZZ, max_examples=800)
-@given(line=st.one_of(st.binary(max_size=200).map(lambda b: b.decode("utf-8", "replace")), st.text(max_size=200),
+@given(line=st.one_of(st.sampled_from(["gc", "scavenge", "alloc 64MiB", "free", "pause", "resume",
+                                       "set_madvise MADV_DONTNEED", '{"cmd": "alloc", "bytes": 4096}',
+                                       '{"cmd": "set_madvise", "value": "MADV_FREE"}', '{"cmd": "gc"}']),
+                      st.binary(max_size=200).map(lambda b: b.decode("utf-8", "replace")), st.text(max_size=200),
                       st.builds(lambda d: json.dumps(d), st.dictionaries(st.sampled_from(["cmd", "value", "bytes", "x"]),
                                                                          ODD_VALUES, max_size=4))))
 def _decode_command(line):
@@ -286,3 +289,4 @@ def test_junk_commands_in_process():
     before = total("commands decoded (in-process)")
     _decode_command()
     assert total("commands decoded (in-process)") - before >= 800
+    assert CASES["commands decoded (in-process): valid"] > 0, "the generator never made a valid command"
