@@ -25,6 +25,7 @@ BENCHMARKS = {
     7: ("bench.pagemap", "pagemap read per GiB (heap map)"),
     8: ("bench.explain", "one explain of a 1 GiB process"),
     9: ("bench.allocators", "allocators: first touch and reuse after release"),
+    10: ("bench.soak_faults", "soak under faults (accelerated hour)"),
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 
