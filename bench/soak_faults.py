@@ -44,7 +44,7 @@ def _alive(pid: int) -> bool:
 
 
 async def _soak() -> dict:
-    from tui.app import create_app
+    from tui.launch import create_app
     from tui.core.config import parse_config
 
     config = parse_config(CONFIG, "soak.yaml")
