@@ -34,6 +34,12 @@ With `MADV_FREE`, after a release RSS stays high and LazyFree ≈ released: the 
 free for the kernel to take *when it needs it* (under pressure), not before. With
 `MADV_DONTNEED`, RSS falls at once. The footprint is the honest number either way.
 
+A **native allocator** workload (glibc, jemalloc, mimalloc, tcmalloc) shows the allocator's own statistics: jemalloc's
+idle is its dirty pages and released its muzzy (MADV_FREE'd) + retained ones; a figure it does not tell reads
+`not told`. Its free is immediate (no GC: `g` is greyed); `s` is its explicit release (`malloc_trim(0)`,
+`arena.4096.purge`, `mi_collect(true)`, `ReleaseFreeMemory`); `m` restarts it in the other mode (its settings are
+read at start). The trace pane names what gave memory back: a decay step, the background thread, a trim or purge.
+
 ## The madvise modes
 
 | mode | what happens to RSS |
