@@ -190,10 +190,9 @@ class Tcmalloc(Native):
             value = _size_t()
             if self._get(prop.encode(), ctypes.byref(value)):
                 raw[short] = int(value.value)
-        heap = raw.get("heap_size")
-        unmapped = raw.get("pageheap_unmapped_bytes")
+        # heap_size counts the unmapped (released) bytes too: it is the address space, as Go's HeapSys
         return Figures(inuse=raw.get("current_allocated_bytes"), idle=raw.get("pageheap_free_bytes"),
-                       released=unmapped, sys=None if heap is None or unmapped is None else heap + unmapped, raw=raw)
+                       released=raw.get("pageheap_unmapped_bytes"), sys=raw.get("heap_size"), raw=raw)
 
     def release(self) -> None:
         self._release()
