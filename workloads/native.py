@@ -282,8 +282,8 @@ class NativeRuntime:
         if self.allocator.background_thread():
             return
         decay_ms = self.allocator.option("dirty_decay_ms")
-        if decay_ms >= 0 and self.now_s - self.last_change_s < decay_ms / 1000:
-            return
+        if decay_ms < 0 or self.now_s - self.last_change_s < decay_ms / 1000:
+            return  # never decaying is what was asked for; or its decay time has not passed yet
         self.idle_noticed = True
         self.trace_line(f"jemalloc: idle {self.now_s - self.last_change_s:.0f} s with {_mib(dirty)} MiB dirty and "
                         f"nothing decayed: without background_thread, decay runs only inside malloc/free "
