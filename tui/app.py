@@ -15,7 +15,6 @@ from textual.binding import Binding
 from textual.containers import Container
 from textual.reactive import reactive
 from textual.timer import Timer
-from textual.widgets import Footer
 
 from tui.core.kernel.system import SystemInfo, read_mem_available_bytes
 from tui.core.model import LabUpdate, TraceLine
@@ -23,6 +22,7 @@ from tui.core.sources.base import Source
 from tui.core.units import MiB
 from tui.core.views import chart_signature, chart_view, panel_state, panel_view
 from tui.messages import LabChanged
+from tui.widgets.footer import BoundedFooter
 from tui.widgets.chart import MemoryChart
 from tui.widgets.header import LabHeader, header_text
 from tui.widgets.heapmap import HeapMapView
@@ -122,7 +122,7 @@ class MadviseLabApp(WorkloadActions, App[int]):
         heap_map.border_title = "heap map"
         yield heap_map
         yield TracePane(self.names, max_lines=self.trace_lines, id="trace")
-        yield Footer()
+        yield BoundedFooter()
 
     def on_mount(self) -> None:
         # a class, not an inline style, so the compact layout's CSS can still stack the panels
