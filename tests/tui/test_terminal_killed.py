@@ -75,8 +75,7 @@ def _assert_exits_and_takes_its_workloads(pid: int, workloads: set[int], killed_
 def test_tmux_session_killed_under_churn(tmp_path, attempt):
     config = tmp_path / "config.yaml"
     config.write_text(CHURN)
-    socket = f"madvise-robust-{os.getpid()}-{attempt}"
-    tmux = ["tmux", "-L", socket]
+    tmux = ["tmux", "-S", str(tmp_path / "tmux.sock")]  # our own server, its socket gone with tmp_path
     command = f"cd {REPO} && exec env PYTHONPATH={REPO} {sys.executable} -m tui --config {config}"
     subprocess.run([*tmux, "new-session", "-d", "-s", "lab", "-x", "160", "-y", "48", command], check=True)
     pid = 0
