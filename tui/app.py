@@ -20,7 +20,7 @@ from tui.core.kernel.system import SystemInfo, read_mem_available_bytes
 from tui.core.model import LabUpdate, TraceLine
 from tui.core.sources.base import Source
 from tui.core.units import MiB
-from tui.core.views import chart_signature, chart_view, panel_state, panel_view
+from tui.core.views import TraceCoalescer, chart_signature, chart_view, panel_state, panel_view
 from tui.messages import LabChanged
 from tui.widgets.footer import BoundedFooter
 from tui.widgets.chart import MemoryChart
@@ -32,13 +32,17 @@ from tui.keys import WorkloadActions
 
 # the chart is the costliest widget (plotext rebuilds its whole canvas): at most this often
 CHART_INTERVAL_S = 1.0
+# plotext rebuilds its whole canvas (20-50 ms for 160 columns): while the figures keep moving (churn) the chart
+# redraws no more often than keeps its builds under this share of a core
+CHART_BUDGET = 0.02
 # with steady figures the chart only needs to extend its time axis now and then
 CHART_STEADY_S = 5.0
 # without notifications (timeline steps, elapsed time) the app still polls this often
 FALLBACK_POLL_S = 1.0
 # urgent items (a release, a status) are shown at once, but at most this often: a churning workload announces a
-# release every 0.1 s, and a frame per announcement would repaint the screen as fast as they come
-URGENT_FRAME_S = 0.1
+# release every 0.1 s, and a frame per announcement would repaint the screen as fast as they come (5 frames a
+# second keep release → screen well under 250 ms)
+URGENT_FRAME_S = 0.2
 MEM_AVAILABLE_EVERY_S = 2.0
 COMPACT_WIDTH = 100
 COMPACT_HEIGHT = 30
@@ -101,6 +105,8 @@ class MadviseLabApp(WorkloadActions, App[int]):
         self._notify_lock = threading.Lock()
         self._notify_pending = False
         self._held_trace: deque[TraceLine] = deque(maxlen=trace_lines)
+        # repeated release/re-touch lines become one a second on screen (record's trace.log keeps every line)
+        self._coalescer = TraceCoalescer()
         self._mem_available_bytes = system_info.mem_available_bytes
         self._mem_read_s = -1e9
         self._epoch = lab.epoch
@@ -218,12 +224,13 @@ class MadviseLabApp(WorkloadActions, App[int]):
             self.query_one(TracePane).clear()
         if update.more:
             self._schedule_poll(urgent=True)  # the source holds more than one poll applies: next frame
+        lines = self._coalescer.feed(update.trace_lines) + self._coalescer.due(float(self.lab.t_s()))
         if self.view_paused:
-            self._held_trace.extend(update.trace_lines)
+            self._held_trace.extend(lines)
             return
         with self.batch_update():
-            if update.trace_lines:
-                self.query_one(TracePane).write_trace(update.trace_lines)
+            if lines:
+                self.query_one(TracePane).write_trace(lines)
             self.refresh_view()
 
     def refresh_view(self) -> None:
@@ -259,18 +266,28 @@ class MadviseLabApp(WorkloadActions, App[int]):
         if self._compact or self.view_paused or self.heapmap_shown or self.focused_workload is None \
                 or self._chart_timer is not None:
             return
-        signature = chart_signature(self.focused_workload, self.lab.series(self.focused_workload))
+        signature = chart_signature(self.focused_workload, self.lab.series(self.focused_workload), self._chart_rows())
         if signature == self._chart_version:
             return
         now_s = self.clock()
         if self._chart_version is not None and signature[:-1] == self._chart_version[:-1] \
                 and now_s - self._chart_drawn_s < CHART_STEADY_S:
             return  # only the time axis moved: wait, the plotext rebuild is the costliest thing we draw
-        delay_s = self._chart_drawn_s + self.chart_interval_s - now_s
+        delay_s = self._chart_drawn_s + self._chart_pace_s() - now_s
         if delay_s <= 0:
             self.draw_chart()
         else:
             self._chart_timer = self.set_timer(delay_s, self._chart_from_timer)
+
+    def _chart_pace_s(self) -> float:
+        """chart_interval_s, or longer when a build costs more than CHART_BUDGET of a core at that pace."""
+        charts = self.query(MemoryChart)
+        build_s = charts.first().build_s if charts else 0.0
+        return max(self.chart_interval_s, build_s / CHART_BUDGET)
+
+    def _chart_rows(self) -> int:
+        charts = self.query(MemoryChart)
+        return charts.first().size.height if charts else 0
 
     def _chart_from_timer(self) -> None:
         self._chart_timer = None
@@ -283,7 +300,7 @@ class MadviseLabApp(WorkloadActions, App[int]):
         if name is None or not charts:
             return  # nothing focused, or the screen is being torn down (a timer can fire during shutdown)
         series = self.lab.series(name)
-        self._chart_version = chart_signature(name, series)
+        self._chart_version = chart_signature(name, series, self._chart_rows())
         self._chart_drawn_s = self.clock()
         chart = charts.first()
         chart.border_title = f"chart: {name}"

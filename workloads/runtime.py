@@ -48,6 +48,7 @@ class Runtime:
         self.paused_total_s = 0.0
         self.pattern_next_s = 0.0
         self.last_stats: tuple | None = None
+        self._scav_work = {"bg": 0, "eager": 0}  # Go >= 1.19 formats: scavenger work since the last GC's line
         self.last_stats_s = -1e9
         self.exit_reason: str | None = None
         self.spans_version = -1  # the heap's span-map version last sent
@@ -148,6 +149,11 @@ class Runtime:
         self.gc_cpu_s += sum(result.cycle.clock_ns) / 1e9
         self.pacer.cycle_done(self.now_s, result.cycle.heap_live)
         self.trace_line(trace.gctrace(result.cycle, self.fmt), "gc")
+        if self.fmt != "go1.12":
+            # Go >= 1.19 prints one scavtrace line per GC cycle, summing the background and eager work since the
+            # last one: a paced scavenger's many small passes are one line, as in the real runtime's trace.
+            self.trace_line(self._scav_line(self._scav_work["bg"], self._scav_work["eager"], forced=False), "scav")
+            self._scav_work = {"bg": 0, "eager": 0}
         self.event("gc", n=self.gc_count, forced=forced or reason == "period", reason=reason,
                    heap_before=result.cycle.heap_before, heap_after=result.cycle.heap_live, goal=goal)
         self.send_stats()
@@ -166,7 +172,9 @@ class Runtime:
         if done.fallback:
             self.trace_line(trace.lab(f"munmap: arena still partly in use (or not all due), released its "
                                       f"idle spans with {done.fallback} instead"), "lab")
-        if done.n_bytes or plan.why == "forced" or (plan.gen is not None and self.opts["scavenger"] == "go1.12"):
+        if self.fmt != "go1.12" and plan.why != "forced":
+            self._scav_work["bg" if plan.why == "bg" else "eager"] += done.n_bytes  # printed at the next GC
+        elif done.n_bytes or plan.why == "forced" or (plan.gen is not None and self.opts["scavenger"] == "go1.12"):
             for line in self._scav_lines(plan, done.n_bytes):
                 self.trace_line(line, "scav")
         if done.n_bytes:
@@ -178,15 +186,19 @@ class Runtime:
         self.send_stats()
 
     def _scav_lines(self, plan: Plan, released: int) -> list[str]:
-        s = self.heap.stats()
-        forced = plan.why == "forced"
         if self.fmt == "go1.12":
+            s = self.heap.stats()
             return trace.scvg_lines(plan.gen, released, s.inuse, s.idle + s.released, s.sys, s.released)
+        bg, eager = (released, 0) if plan.why == "bg" else (0, released)
+        return [self._scav_line(bg, eager, forced=plan.why == "forced")]
+
+    def _scav_line(self, bg_bytes: int, eager_bytes: int, forced: bool) -> str:
+        """A Go 1.19 or 1.21 scavtrace line for this much work, with the heap's figures now."""
+        s = self.heap.stats()
         retained = s.inuse + s.idle
         if self.fmt == "go1.19":
-            return [trace.scav_line_119(released, s.released, s.inuse, retained, forced)]
-        bg, eager = (released, 0) if plan.why == "bg" else (0, released)
-        return [trace.scav_line_121(bg, eager, s.released, s.inuse, retained, forced)]
+            return trace.scav_line_119(bg_bytes + eager_bytes, s.released, s.inuse, retained, forced)
+        return trace.scav_line_121(bg_bytes, eager_bytes, s.released, s.inuse, retained, forced)
 
     # ---- commands --------------------------------------------------------------------------------------
     def handle_line(self, line: str) -> None:

@@ -207,3 +207,30 @@ def test_a_pid_can_have_its_own_rollup_age(child):
         assert collect.items[-1][2].lazyfree_bytes >= 120 * MiB
     finally:
         sampler.stop()
+
+
+def test_a_process_that_leaves_no_lazyfree_is_read_from_statm_and_matches_the_rollup(child):
+    """set_no_lazyfree: RSS changes come from statm alone (no page walk), and they are the kernel's figures."""
+    collect = Collect()
+    sampler = Sampler(0.05, collect, rollup_max_age_s=60.0)
+    sampler.add(child.proc.pid)
+    sampler.tick()  # the first read is a rollup: LazyFree 0
+    sampler.set_no_lazyfree(child.proc.pid, True)
+    rollups = sampler.stats().rollup_reads
+    for word in ("touch", "dontneed", "touch"):
+        child.do(word)
+        sampler.tick()
+        ours, direct = collect.items[-1][2], read_smaps_rollup(child.proc.pid)
+        assert abs(ours.rss_bytes - direct.rss_bytes) <= 0.02 * direct.rss_bytes + MiB, word
+        assert abs(ours.anon_bytes - direct.anon_bytes) <= 0.02 * direct.anon_bytes + MiB, word
+        assert ours.lazyfree_bytes == direct.lazyfree_bytes == 0
+    assert sampler.stats().rollup_reads == rollups, "every change was answered by statm"
+    assert sampler.stats().statm_only >= 3
+    # once MADV_FREE'd pages may exist again, a change reads the rollup and sees them
+    sampler.set_no_lazyfree(child.proc.pid, False)
+    child.do("free")
+    sampler.invalidate(child.proc.pid)
+    sampler.tick()
+    assert collect.items[-1][2].lazyfree_bytes >= 120 * MiB
+    assert sampler.stats().rollup_reads == rollups + 1
+    sampler.stop()

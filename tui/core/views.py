@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from tui.core.model import Marker, NativeInfo, WorkloadStatus
+from tui.core.model import Marker, NativeInfo, TraceLine, WorkloadStatus
 from tui.core.series import Series
 
 # one sparkline cell covers this much time, so a panel shows tens of seconds, not a few
@@ -126,14 +128,21 @@ def panel_state(series: Series) -> object:
     return int(latest.t_s // SPARK_CELL_S), latest.kernel, latest.heap, latest.madvise
 
 
-def chart_signature(name: str, series: Series) -> tuple[object, ...]:
-    """What the chart would show differently: the workload, latest figures (to 1 MiB), markers; version last."""
+def chart_signature(name: str, series: Series, rows: int = 0) -> tuple[object, ...]:
+    """What the chart would show differently: the workload, latest figures, markers; version last.
+
+    Figures count to 1 MiB, or, given the plot's `rows`, to what one braille dot of its height stands for (the plot
+    spans 0 to 1.15 × the highest figure, four dots a row): a churning heap that moves a few MiB at a time moves no
+    dot of a 1 GiB plot, so it does not rebuild plotext's whole canvas every second.
+    """
     latest = series.latest
     figures: tuple[int, ...] = ()
     if latest is not None:
         heap = latest.heap
-        figures = (latest.kernel.rss_bytes >> 20, latest.kernel.lazyfree_bytes >> 20,
-                   (heap.heap_inuse_bytes >> 20) if heap else -1, (heap.heap_released_bytes >> 20) if heap else -1)
+        values = (latest.kernel.rss_bytes, latest.kernel.lazyfree_bytes,
+                  heap.heap_inuse_bytes if heap else -1, heap.heap_released_bytes if heap else -1)
+        dot_bytes = max(1 << 20, int(max(values) * 1.15 / (4 * rows))) if rows > 0 else 1 << 20
+        figures = tuple(value // dot_bytes for value in values)
     markers = series.markers
     last_marker = markers[-1] if markers else None
     return name, figures, len(markers), last_marker, series.version
@@ -154,3 +163,88 @@ def nice_step(top: float, ticks: int = 5) -> float:
         if raw <= factor * power:
             return factor * power
     return 10 * power
+
+
+# Our own lines a churning workload repeats many times a second: (kind, pattern). On screen the first of a window
+# shows at once and the rest of that window become one summary line; record's trace.log keeps every line.
+_RELEASED = re.compile(r"^lab: (?P<mode>\S+): released (?P<mib>\d+) MiB in (?P<ms>[\d.]+) ms$")
+_REUSE = re.compile(r"^lab: reuse: wrote (?P<mib>\d+) MiB released with (?P<mode>\S+) at (?P<rate>[\d.]+) ms/GiB$")
+COALESCE_WINDOW_S = 1.0
+
+
+@dataclass
+class _Window:
+    start_s: float
+    calls: int = 0
+    mib: int = 0
+    ms: float = 0.0  # released: milliseconds in madvise; reuse: the sum of ms/GiB (averaged when shown)
+    mode: str = ""
+
+
+class TraceCoalescer:
+    """Folds repeated `lab:` release and reuse lines into one line per workload and kind per second, for the screen.
+
+    `feed(lines)` returns what to show now: every other line as it is, the first repeated line of a window at once;
+    `due(now_s)` returns the summaries of the windows that ended ("released 10 MiB in 10 calls, 1.2 ms").
+    """
+
+    def __init__(self, window_s: float = COALESCE_WINDOW_S) -> None:
+        self.window_s = window_s
+        self._windows: dict[tuple[str, str], _Window] = {}
+
+    def feed(self, lines: Iterable[TraceLine]) -> list[TraceLine]:
+        shown: list[TraceLine] = []
+        for line in lines:
+            kind, match = self._classify(line.line)
+            if match is None:
+                shown.append(line)
+                continue
+            key = (line.workload, kind)
+            window = self._windows.get(key)
+            if window is not None and line.t_s - window.start_s >= self.window_s:
+                summary = self._summary(key, window)
+                if summary is not None:
+                    shown.append(summary)
+                window = None
+            if window is None:
+                self._windows[key] = _Window(line.t_s)  # the first of a window shows at once
+                shown.append(line)
+                continue
+            window.calls += 1
+            window.mib += int(match["mib"])
+            window.ms += float(match["ms"] if kind == "released" else match["rate"])
+            window.mode = match["mode"]
+        return shown
+
+    def due(self, now_s: float) -> list[TraceLine]:
+        """Summaries of the windows older than window_s (the app asks once a poll)."""
+        out = []
+        for key, window in list(self._windows.items()):
+            if now_s - window.start_s >= self.window_s:
+                del self._windows[key]
+                summary = self._summary(key, window)
+                if summary is not None:
+                    out.append(summary)
+        return out
+
+    def _summary(self, key: tuple[str, str], window: _Window) -> TraceLine | None:
+        if not window.calls:
+            return None
+        workload, kind = key
+        t_s = window.start_s + self.window_s
+        if kind == "released":
+            text = (f"lab: {window.mode}: released {window.mib} MiB in {window.calls} calls, {window.ms:.1f} ms "
+                    f"(in {self.window_s:g} s)")
+        else:
+            text = (f"lab: reuse: wrote {window.mib} MiB in {window.calls} batches released with {window.mode}, "
+                    f"{window.ms / window.calls:.1f} ms/GiB on average (in {self.window_s:g} s)")
+        return TraceLine(t_s, workload, text, "lab")
+
+    @staticmethod
+    def _classify(text: str) -> tuple[str, re.Match[str] | None]:
+        if not text.startswith("lab: "):
+            return "", None
+        match = _RELEASED.match(text)
+        if match is not None:
+            return "released", match
+        return "reuse", _REUSE.match(text)

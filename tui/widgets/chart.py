@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from textual.strip import Strip
 from textual_plotext import PlotextPlot
 
@@ -41,6 +42,7 @@ class MemoryChart(PlotextPlot):
         self.build_count = 0
         self._render_key: object = None
         self._strips: list[Strip] = []
+        self.build_s = 0.0  # how long the last plotext build and render took (the app paces the chart by it)
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -55,6 +57,7 @@ class MemoryChart(PlotextPlot):
         width = self.size.width
         key = (self.size, self.draw_count, self.app.theme, self.theme)
         if key != self._render_key:
+            started_s = time.perf_counter()
             self._render_key = key
             self.build_count += 1
             text = super().render()  # PlotextPlot.render: plotsize, theme, build, Text.from_ansi
@@ -62,6 +65,7 @@ class MemoryChart(PlotextPlot):
             options = console.options.update(width=width, height=self.size.height, no_wrap=True, overflow="crop")
             lines = console.render_lines(text, options, pad=True, new_lines=False)
             self._strips = [Strip(line, width).apply_style(self.rich_style) for line in lines]
+            self.build_s = time.perf_counter() - started_s
         if 0 <= y < len(self._strips):
             return self._strips[y]
         return Strip.blank(width, self.rich_style)

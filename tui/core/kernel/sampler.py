@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import select
@@ -39,6 +40,12 @@ def parse_statm_rss_pages(text: bytes) -> int | None:
     return int(parts[1]) if len(parts) > 1 else None
 
 
+def parse_statm_anon_pages(text: bytes) -> int | None:
+    """Anonymous resident pages: statm's resident minus its shared (file-backed and shmem) pages."""
+    parts = text.split()
+    return int(parts[1]) - int(parts[2]) if len(parts) > 2 else None
+
+
 def process_cpu_clock(pid: int) -> int:
     """The clock id of a process's CPU time, all threads, in ns (what clock_getcpuclockid(3) returns)."""
     return ((~pid) << 3) | 2  # CPUCLOCK_SCHED for the whole thread group; no permission needed to read it
@@ -61,11 +68,13 @@ def read_smaps_rollup(pid: int) -> KernelMemory | None:
         return None
 
 
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+
 class _Watched:
     """One pid's kept file descriptors and last figures."""
 
     __slots__ = ("pid", "statm_fd", "rollup_fd", "cpu_clock", "rss_pages", "memory", "rollup_at", "rollup_cpu_ns",
-                 "stale", "max_age_s")
+                 "stale", "max_age_s", "sampled_at", "no_lazyfree")
 
     def __init__(self, pid: int, max_age_s: float | None = None) -> None:
         self.pid = pid
@@ -82,6 +91,8 @@ class _Watched:
         self.rollup_at = 0.0
         self.rollup_cpu_ns: int | None = None  # the process's CPU time just before the last rollup
         self.stale = True
+        self.sampled_at = -1e9
+        self.no_lazyfree = False  # told: this process releases nothing with MADV_FREE (set_no_lazyfree)
 
     def close(self) -> None:
         for fd in (self.statm_fd, self.rollup_fd):
@@ -133,6 +144,7 @@ class SamplerStats:
     statm_s: float
     rollup_s: float
     samples: int
+    statm_only: int = 0  # changes answered by statm alone (no LazyFree possible)
 
 
 class Sampler:
@@ -154,6 +166,7 @@ class Sampler:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._ticks = self._statm_reads = self._rollup_reads = self._samples = self._rollups_skipped = 0
+        self._statm_only = 0  # changes read from statm alone (a process that leaves no LazyFree)
         self._statm_s = self._rollup_s = 0.0
 
     # --- called from any thread ---
@@ -185,6 +198,17 @@ class Sampler:
         if watched is not None:
             watched.close()
 
+    def set_no_lazyfree(self, pid: int, no_lazyfree: bool) -> None:
+        """Whether `pid` releases memory only in ways that leave no LazyFree (MADV_DONTNEED, munmap, none).
+
+        While so and its last rollup showed no LazyFree, a change of RSS needs no page walk: statm's resident and
+        anonymous counts are the rollup's Rss and Anonymous and LazyFree stays 0 (the periodic rollup still runs).
+        """
+        with self._lock:
+            watched = self._watched.get(pid)
+            if watched is not None:
+                watched.no_lazyfree = no_lazyfree
+
     def invalidate(self, pid: int) -> None:
         """The pid's memory just changed (release, alloc, ...): read its rollup and report it now."""
         with self._lock:
@@ -202,7 +226,7 @@ class Sampler:
 
     def stats(self) -> SamplerStats:
         return SamplerStats(self._ticks, self._statm_reads, self._rollup_reads, self._rollups_skipped,
-                            self._statm_s, self._rollup_s, self._samples)
+                            self._statm_s, self._rollup_s, self._samples, self._statm_only)
 
     def start(self) -> None:
         if self._thread is None:
@@ -231,10 +255,21 @@ class Sampler:
                 if self._stopping.is_set():
                     break
                 if urgent and next_tick - self._clock() > 0:
-                    self.sample_pids(urgent)
+                    self.sample_pids(self._ready(urgent))
                     continue
             next_tick = max(next_tick + self.interval_s, self._clock())  # skip ticks we missed, never burst
             self.tick()
+
+    def _ready(self, urgent: set[int]) -> list[int]:
+        """The invalidated pids not read in the last half interval; the others stay stale for the next tick.
+
+        A churning workload announces a release, an allocation and a re-touch every 0.1 s: reading its rollup on
+        each would be a page walk per announcement (8 a second here), while one per half tick keeps LazyFree
+        at most interval_s old and costs the same whatever the workload does.
+        """
+        now, gap_s = self._clock(), self.interval_s / 2
+        with self._lock:
+            return [pid for pid in urgent if (w := self._watched.get(pid)) is not None and now - w.sampled_at >= gap_s]
 
     def tick(self) -> None:
         """Sample every watched pid once (the thread calls this; tests may too)."""
@@ -250,7 +285,8 @@ class Sampler:
             if watched is None:
                 continue
             memory = self._read(watched)
-            t_s = self._clock() - self._t0
+            watched.sampled_at = self._clock()
+            t_s = watched.sampled_at - self._t0
             if memory is None:
                 self.remove(pid)
                 self._callback(pid, t_s, None)
@@ -261,7 +297,8 @@ class Sampler:
     def _read(self, watched: _Watched) -> KernelMemory | None:
         started = time.perf_counter()
         try:
-            rss_pages = parse_statm_rss_pages(os.pread(watched.statm_fd, 256, 0))
+            statm = os.pread(watched.statm_fd, 256, 0)
+            rss_pages = parse_statm_rss_pages(statm)
         except OSError:
             return None
         finally:
@@ -271,6 +308,17 @@ class Sampler:
         due = watched.stale or rss_pages != watched.rss_pages or not rss_pages
         cpu_ns = None
         max_age_s = self._rollup_max_age_s if watched.max_age_s is None else watched.max_age_s
+        last = watched.memory
+        if due and rss_pages and watched.no_lazyfree and last is not None and last.lazyfree_bytes == 0 \
+                and now - watched.rollup_at < max_age_s:
+            # nothing can be lazily freed: the counters say all that a page walk would
+            anon_pages = parse_statm_anon_pages(statm) or 0
+            watched.stale = False
+            watched.rss_pages = rss_pages
+            watched.memory = dataclasses.replace(last, rss_bytes=rss_pages * PAGE_BYTES,
+                                                 anon_bytes=max(0, anon_pages) * PAGE_BYTES)
+            self._statm_only += 1
+            return watched.memory
         if not due and now - watched.rollup_at >= max_age_s:
             cpu_ns = read_cpu_ns(watched.cpu_clock) if self._skip_idle else None
             if cpu_ns is not None and cpu_ns == watched.rollup_cpu_ns:

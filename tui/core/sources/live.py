@@ -21,6 +21,8 @@ from tui.core.vocabulary import TRACE_KINDS, gc_label, mode_label, restart_label
 
 # Events after which the process's pages have moved: read smaps_rollup now, not at the next tick.
 INVALIDATING_EVENTS = frozenset({"alloc", "free", "gc", "scavenge", "mode", "reuse", "release"})
+# Our workloads releasing with these leave no LazyFree: while so, the sampler answers an RSS change from statm alone.
+NO_LAZYFREE_MODES = frozenset({"MADV_DONTNEED", "MADV_COLD", "MADV_PAGEOUT", "munmap", "none"})
 # Workloads that read their release settings only at start: a mode switch restarts them.
 RESTART_ON_MODE_KINDS = frozenset({"go", *NATIVE_KINDS})
 # Our Python workloads announce every release and re-touch (the events above invalidate the rollup at once), so
@@ -231,6 +233,7 @@ class Lab:
         self._pid_names[pid] = name
         announced = self._supervisor.config(name).kind == "python"
         self._sampler.add(pid, ANNOUNCED_ROLLUP_MAX_AGE_S if announced else None)
+        self._sampler.set_no_lazyfree(pid, self._statuses[name].madvise in NO_LAZYFREE_MODES)
 
     # --- the caller's thread ---
 
@@ -271,6 +274,9 @@ class Lab:
         if new != old:
             self._statuses[name] = new
             out.statuses[name] = new
+            pid = self._sampled_pid.get(name)
+            if new.madvise != old.madvise and pid is not None:
+                self._sampler.set_no_lazyfree(pid, new.madvise in NO_LAZYFREE_MODES)
 
     def _apply_sample(self, out: "_Collect", name: str, pid: int, t_s: float, memory: KernelMemory) -> None:
         heap = self._heap[name]
