@@ -26,6 +26,9 @@ BENCHMARKS = {
     8: ("bench.explain", "one explain of a 1 GiB process"),
     9: ("bench.allocators", "allocators: first touch and reuse after release"),
     10: ("bench.soak_faults", "soak under faults (accelerated hour)"),
+    11: ("bench.churn:run_churn", "churn: two churning workloads vs glances"),
+    12: ("bench.churn:run_count", "churning workloads 1-16: CPU and release -> screen"),
+    13: ("bench.churn:run_startup", "start-up to the first frame with kernel figures"),
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -51,10 +54,11 @@ def machine() -> dict[str, object]:
 
 
 def run_one(number: int) -> Result:
-    module_name, name = BENCHMARKS[number]
+    target, name = BENCHMARKS[number]
+    module_name, _, function = target.partition(":")
     started = time.monotonic()
     try:
-        result = importlib.import_module(module_name).run()
+        result = getattr(importlib.import_module(module_name), function or "run")()
     except Exception as exc:  # noqa: BLE001 - one failing benchmark must not hide the others
         traceback.print_exc(file=sys.stderr)
         result = Result(number, name, summary=f"could not run: {exc}", error=f"{type(exc).__name__}: {exc}")

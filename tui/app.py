@@ -44,6 +44,7 @@ FALLBACK_POLL_S = 1.0
 # second keep release → screen well under 250 ms)
 URGENT_FRAME_S = 0.2
 MEM_AVAILABLE_EVERY_S = 2.0
+MANY_WORKLOADS = 4  # more than this: three panels a row, scrolling (app.tcss #panels.-many)
 COMPACT_WIDTH = 100
 COMPACT_HEIGHT = 30
 
@@ -133,6 +134,7 @@ class MadviseLabApp(WorkloadActions, App[int]):
     def on_mount(self) -> None:
         # a class, not an inline style, so the compact layout's CSS can still stack the panels
         self.query_one("#panels").set_class(len(self.names) == 1, "-single")
+        self.query_one("#panels").set_class(len(self.names) > MANY_WORKLOADS, "-many")
         self._apply_compact(self.size.width, self.size.height)
         if self._start_lab:
             self.lab.start()

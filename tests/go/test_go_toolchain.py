@@ -82,7 +82,9 @@ def test_without_a_toolchain_the_go_panel_says_how_and_the_python_workload_runs(
         while time.monotonic() < deadline:
             lab.poll()
             go, py = lab.status("real-go"), lab.status("py")
-            if go.state == "exited" and py.state == "running" and lab.series("py").latest is not None:
+            latest = lab.series("py").latest
+            if go.state == "exited" and py.state == "running" and latest is not None \
+                    and latest.kernel.rss_bytes > 8 << 20:  # its 8 MiB touched (the first sample may precede it)
                 break
             time.sleep(0.05)
         assert go.state == "exited" and "pip install 'madvise-lab[go]'" in (go.last_error or ""), go

@@ -43,3 +43,28 @@ def test_mode_picker(snap_compare):
         await settle(pilot)
 
     assert snap_compare(make_app(), terminal_size=(120, 36), run_before=open_picker)
+
+
+SIXTEEN = tuple(f"{'free' if i % 2 == 0 else 'dontneed'}{i // 2}" for i in range(16))
+
+
+def test_sixteen_workloads(snap_compare):
+    """16 panels: three a row in half the screen, scrolling; the chart and the trace keep their room."""
+    assert snap_compare(make_app(FakeLab(names=SIXTEEN)), terminal_size=(160, 48), run_before=settle)
+
+
+async def test_sixteen_workloads_keep_the_chart_and_the_trace_visible():
+    from tui.widgets.chart import MemoryChart
+    from tui.widgets.trace import TracePane
+
+    app = make_app(FakeLab(names=SIXTEEN))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        panels = app.query_one("#panels")
+        assert panels.has_class("-many")
+        assert panels.size.height <= 24 and panels.virtual_size.height > panels.size.height, "the grid scrolls"
+        assert app.query_one(MemoryChart).size.height >= 8 and app.query_one(TracePane).size.height >= 5
+        last = app.query_one(f"#panel-{SIXTEEN[-1]}")
+        last.focus()
+        await settle(pilot)
+        assert panels.scroll_offset.y > 0, "focusing the last panel scrolls it into view"
