@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from tui_fakes import SYSTEM_INFO, FakeLab
@@ -53,7 +54,11 @@ def test_sixteen_workloads(snap_compare):
     assert snap_compare(make_app(FakeLab(names=SIXTEEN)), terminal_size=(160, 48), run_before=settle)
 
 
-async def test_sixteen_workloads_keep_the_chart_and_the_trace_visible():
+def test_sixteen_workloads_keep_the_chart_and_the_trace_visible():
+    asyncio.run(_sixteen_workloads_keep_the_chart_and_the_trace_visible())
+
+
+async def _sixteen_workloads_keep_the_chart_and_the_trace_visible():
     from tui.widgets.chart import MemoryChart
     from tui.widgets.trace import TracePane
 
