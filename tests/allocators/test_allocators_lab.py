@@ -128,7 +128,10 @@ def test_an_idle_jemalloc_without_background_thread_releases_nothing_and_says_so
               what="the idle finding")
     direct = read_smaps_rollup(run.lab.status("idle").pid)
     assert direct.rss_bytes >= DROPPED_BYTES * 0.8 and run.allocator("idle")["dirty"] >= DROPPED_BYTES * 0.8
-    assert not run.events("idle", "release")  # no decay ran: nothing released, ever (until someone mallocs)
+    # jemalloc decays only on allocator activity: the pattern's own mallocs and frees may tick it (a few MiB, as
+    # seen under load), but once idle nothing is released, ever (until someone mallocs)
+    drop_t = run.events("idle", "free")[-1]["t"]
+    assert not [e for e in run.events("idle", "release") if e["t"] > drop_t + 0.5]
     line = next(l for l in run.texts("idle") if l.startswith("jemalloc: idle"))
     assert "without background_thread" in line and "MiB dirty" in line
 
