@@ -47,7 +47,15 @@ def _tmux(*args: str) -> str:
 
 
 def _start(session: str, command: str) -> int:
-    _tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "48", f"cd {shlex.quote(str(REPO))} && exec {command}")
+    for attempt in range(10):  # right after kill-server the old server may still be going away: try again
+        try:
+            _tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "48",
+                  f"cd {shlex.quote(str(REPO))} && exec {command}")
+            break
+        except subprocess.CalledProcessError:
+            if attempt == 9:
+                raise
+            time.sleep(0.3)
     return int(_tmux("list-panes", "-t", session, "-F", "#{pane_pid}").split()[0])
 
 

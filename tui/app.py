@@ -308,33 +308,6 @@ class MadviseLabApp(WorkloadActions, App[int]):
         chart.border_title = f"chart: {name}"
         chart.draw(chart_view(name, series))
 
-    # ── heap map ─────────────────────────────────────────────────────────────
-    def action_toggle_heapmap(self) -> None:
-        """Swap the chart area for the focused workload's heap map, and back."""
-        self.heapmap_shown = not self.heapmap_shown
-        self.screen.set_class(self.heapmap_shown, "-heapmap")
-        if self.heapmap_shown:
-            self.refresh_heapmap()
-        else:
-            self._chart_version = None  # the chart was hidden: draw it again
-            self._schedule_chart()
-
-    def refresh_heapmap(self) -> None:
-        """Every poll while shown; the source reads pagemap at most once a second (else returns its last map)."""
-        views = self.query(HeapMapView)
-        name = self.focused_workload
-        if not self.heapmap_shown or self.view_paused or self._stopped or name is None or not views:
-            return
-        view = views.first()
-        view.border_title = f"heap map: {name}"
-        heap_map = self.lab.heapmap(name)
-        if heap_map is not None:
-            view.show(heap_map)
-            return
-        state = self.lab.status(name).state
-        view.show(None, f"no heap map yet: {name} is {state}" if state != "running"
-                  else f"no heap map yet: waiting for {name}'s span map")
-
     def on_workload_panel_resized(self, event: WorkloadPanel.Resized) -> None:
         if not self.view_paused:
             self._refresh_panel(event.panel.workload)
@@ -354,16 +327,6 @@ class MadviseLabApp(WorkloadActions, App[int]):
         if self.is_running:
             self._schedule_chart()
 
-    def action_focus_panel(self, step: int) -> None:
-        if not self.names or len(self.screen_stack) > 1:
-            return
-        current = self.focused_workload
-        index = self.names.index(current) if current in self.names else -1
-        self.query_one(f"#panel-{self.names[(index + step) % len(self.names)]}", WorkloadPanel).focus()
-
-    def action_toggle_view_pause(self) -> None:
-        self.view_paused = not self.view_paused
-
     def watch_view_paused(self, paused: bool) -> None:
         if not self.is_running:
             return
@@ -376,17 +339,6 @@ class MadviseLabApp(WorkloadActions, App[int]):
             if held:
                 self.query_one(TracePane).write_trace(held)
             self.refresh_view()
-
-    def action_help(self) -> None:
-        # imported on first use: the Markdown widget (markdown-it, pygments) costs ~4 MiB of RSS
-        from tui.widgets.help import HelpScreen
-
-        if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
-
-    async def action_quit(self) -> None:
-        self.stop_lab()
-        self.exit(0)
 
     def stop_lab(self) -> None:
         """Stop every workload once (q, Ctrl+C, SIGTERM, SIGHUP, or leaving run())."""

@@ -10,7 +10,9 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from tui.core.model import TraceLine
+from tui.widgets.heapmap import HeapMapView
 from tui.widgets.mode_picker import ModePicker
+from tui.widgets.panel import WorkloadPanel
 from tui.widgets.trace import TracePane
 
 # app action → the source method it calls; the source's `can(method)` says whether it applies (attach and replay
@@ -24,7 +26,7 @@ GREYED_KEYS_SAY_WHY = {"p": "pressure", "P": "release_pressure"}
 
 
 class WorkloadActions:
-    """The app's workload actions (mixed into MadviseLabApp, whose BINDINGS name them)."""
+    """The app's key actions (mixed into MadviseLabApp, whose BINDINGS name them): workloads, view, focus, help."""
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in LAB_METHOD:
@@ -116,3 +118,50 @@ class WorkloadActions:
             elif action in LAB_METHOD and self.lab_refusal(action):
                 yield SystemCommand(f"{title} (unavailable)", str(self.lab_refusal(action)), lambda: None)
 
+    # ── view, focus, help, quit ──────────────────────────────────────────────
+    def action_focus_panel(self, step: int) -> None:
+        if not self.names or len(self.screen_stack) > 1:
+            return
+        current = self.focused_workload
+        index = self.names.index(current) if current in self.names else -1
+        self.query_one(f"#panel-{self.names[(index + step) % len(self.names)]}", WorkloadPanel).focus()
+
+    def action_toggle_view_pause(self) -> None:
+        self.view_paused = not self.view_paused
+
+    def action_help(self) -> None:
+        # imported on first use: the Markdown widget (markdown-it, pygments) costs ~4 MiB of RSS
+        from tui.widgets.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    async def action_quit(self) -> None:
+        self.stop_lab()
+        self.exit(0)
+
+    def action_toggle_heapmap(self) -> None:
+        """Swap the chart area for the focused workload's heap map, and back."""
+        self.heapmap_shown = not self.heapmap_shown
+        self.screen.set_class(self.heapmap_shown, "-heapmap")
+        if self.heapmap_shown:
+            self.refresh_heapmap()
+        else:
+            self._chart_version = None  # the chart was hidden: draw it again
+            self._schedule_chart()
+
+    def refresh_heapmap(self) -> None:
+        """Every poll while shown; the source reads pagemap at most once a second (else returns its last map)."""
+        views = self.query(HeapMapView)
+        name = self.focused_workload
+        if not self.heapmap_shown or self.view_paused or self._stopped or name is None or not views:
+            return
+        view = views.first()
+        view.border_title = f"heap map: {name}"
+        heap_map = self.lab.heapmap(name)
+        if heap_map is not None:
+            view.show(heap_map)
+            return
+        state = self.lab.status(name).state
+        view.show(None, f"no heap map yet: {name} is {state}" if state != "running"
+                  else f"no heap map yet: waiting for {name}'s span map")
