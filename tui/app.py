@@ -103,6 +103,8 @@ class MadviseLabApp(WorkloadActions, App[int]):
         self._chart_timer: Timer | None = None
         self._poll_timer: Timer | None = None
         self._last_poll_s = -1e9
+        self._last_urgent_poll_s = -1e9
+        self._poll_due_s = -1e9  # when the pending poll timer fires
         self._notify_lock = threading.Lock()
         self._notify_pending = False
         self._held_trace: deque[TraceLine] = deque(maxlen=trace_lines)
@@ -192,17 +194,23 @@ class MadviseLabApp(WorkloadActions, App[int]):
         self._schedule_poll(urgent=self.lab.urgent)
 
     def _schedule_poll(self, urgent: bool = False) -> None:
-        """Poll when the frame is due: URGENT_FRAME_S after the last poll for urgent news, else redraw_interval."""
-        delay_s = self._last_poll_s + (URGENT_FRAME_S if urgent else self.redraw_interval_s) - self.clock()
+        """Poll when the frame is due: urgent news at once but at most every URGENT_FRAME_S (a lone release shows
+        now, a churn of them 5 times a second), the rest redraw_interval after the last poll (≤ 1 pending timer)."""
+        now_s = self.clock()
+        due_s = (max(now_s, self._last_urgent_poll_s + URGENT_FRAME_S) if urgent
+                 else self._last_poll_s + self.redraw_interval_s)
         if self._poll_timer is not None:
-            if not urgent:
-                return
-            self._poll_timer.stop()  # an urgent item moves the pending frame earlier
-        if delay_s <= 0:
+            if due_s >= self._poll_due_s:
+                return  # the pending frame comes first
+            self._poll_timer.stop()
+        if urgent:
+            self._last_urgent_poll_s = due_s
+        if due_s <= now_s:
             self._poll_timer = None
             self._poll_now()
         else:
-            self._poll_timer = self.set_timer(delay_s, self._poll_from_timer)
+            self._poll_due_s = due_s
+            self._poll_timer = self.set_timer(due_s - now_s, self._poll_from_timer)
 
     def _poll_from_timer(self) -> None:
         self._poll_timer = None

@@ -14,6 +14,8 @@ from typing import Callable
 from tui.core.model import KernelMemory
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+# Direct /proc reads, not psutil: psutil has no LazyFree (nor Anonymous from the rollup), and its memory_info()
+# opens and parses statm anew each call where a kept fd and one pread serve the 10 Hz tick.
 # smaps_rollup is a page walk (~3-8 ms per resident GiB); statm is a counter read (~1 us). Reading the
 # rollup only when statm moved, when told a release happened, or at least this often keeps LazyFree
 # fresh (MADV_FREE does not change RSS, so statm alone cannot see it) at a fraction of the cost.
@@ -74,7 +76,7 @@ class _Watched:
     """One pid's kept file descriptors and last figures."""
 
     __slots__ = ("pid", "statm_fd", "rollup_fd", "cpu_clock", "rss_pages", "memory", "rollup_at", "rollup_cpu_ns",
-                 "stale", "max_age_s", "sampled_at", "no_lazyfree")
+                 "stale", "max_age_s", "sampled_at", "no_lazyfree", "urgent_at")
 
     def __init__(self, pid: int, max_age_s: float | None = None) -> None:
         self.pid = pid
@@ -92,6 +94,7 @@ class _Watched:
         self.rollup_cpu_ns: int | None = None  # the process's CPU time just before the last rollup
         self.stale = True
         self.sampled_at = -1e9
+        self.urgent_at = -1e9  # the last read out of turn (an invalidation)
         self.no_lazyfree = False  # told: this process releases nothing with MADV_FREE (set_no_lazyfree)
 
     def close(self) -> None:
@@ -261,15 +264,20 @@ class Sampler:
             self.tick()
 
     def _ready(self, urgent: set[int]) -> list[int]:
-        """The invalidated pids not read in the last half interval; the others stay stale for the next tick.
+        """The invalidated pids to read now: at most one read out of turn per pid and interval; the others stay
+        stale for the next tick.
 
-        A churning workload announces a release, an allocation and a re-touch every 0.1 s: reading its rollup on
-        each would be a page walk per announcement (8 a second here), while one per half tick keeps LazyFree
-        at most interval_s old and costs the same whatever the workload does.
+        A lone release is read at once (release → screen in milliseconds); a churning workload announces a release,
+        an allocation and a re-touch every 0.1 s, and reading its rollup on each would be a page walk per
+        announcement, while one out of turn per tick keeps LazyFree at most interval_s old whatever it does.
         """
-        now, gap_s = self._clock(), self.interval_s / 2
+        now = self._clock()
         with self._lock:
-            return [pid for pid in urgent if (w := self._watched.get(pid)) is not None and now - w.sampled_at >= gap_s]
+            ready = [w for pid in urgent if (w := self._watched.get(pid)) is not None
+                     and now - w.urgent_at >= self.interval_s]
+            for w in ready:
+                w.urgent_at = now
+            return [w.pid for w in ready]
 
     def tick(self) -> None:
         """Sample every watched pid once (the thread calls this; tests may too)."""

@@ -6,6 +6,8 @@ import os
 import re
 from dataclasses import dataclass
 
+import psutil
+
 _THP_PATH = "/sys/kernel/mm/transparent_hugepage/enabled"
 
 
@@ -37,8 +39,8 @@ def read_meminfo(path: str = "/proc/meminfo") -> dict[str, int]:
 
 
 def read_mem_available_bytes() -> int:
-    meminfo = read_meminfo()
-    return meminfo.get("MemAvailable", meminfo.get("MemFree", 0))
+    """MemAvailable (psutil's virtual_memory(): the kernel's own estimate where it has one)."""
+    return int(psutil.virtual_memory().available)
 
 
 def parse_thp_mode(text: str) -> str:
@@ -56,11 +58,11 @@ def read_thp_mode(path: str = _THP_PATH) -> str:
 
 
 def read_system_info() -> SystemInfo:
-    meminfo = read_meminfo()
+    # system memory and swap from psutil; THP and the page size have no psutil figure
     return SystemInfo(
         kernel_release=os.uname().release,
         page_size=os.sysconf("SC_PAGE_SIZE"),
         thp_mode=read_thp_mode(),
-        swap_total_bytes=meminfo.get("SwapTotal", 0),
-        mem_available_bytes=meminfo.get("MemAvailable", meminfo.get("MemFree", 0)),
+        swap_total_bytes=int(psutil.swap_memory().total),
+        mem_available_bytes=read_mem_available_bytes(),
     )

@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Sequence, Union
 
+import psutil
+
 from tui.core.golang import trace as gotrace
 from tui.core.errors import UsageError
 from tui.core.explain.report import quick_detect
@@ -43,7 +45,11 @@ PF_KTHREAD = 0x00200000  # include/linux/sched.h: the task is a kernel thread
 
 
 def proc_stat(pid: int) -> tuple[str, int, int] | None:
-    """(state letter, flags, start time in clock ticks) from /proc/PID/stat; None when there is no such process."""
+    """(state letter, flags, start time in clock ticks) from /proc/PID/stat; None when there is no such process.
+
+    Read directly, not through psutil: psutil has no kernel-thread flag (PF_KTHREAD), and its create_time() is
+    this same start time turned into seconds since the epoch (rounded by the boot time), a weaker identity.
+    """
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             fields = f.read().rsplit(b")", 1)[1].split()
@@ -68,10 +74,10 @@ def gone_reason(pid: int, start_ticks: int | None) -> str:
 
 
 def _read_comm(pid: int) -> str:
+    """The process's name (psutil: the well-kept answer, /proc/PID/comm underneath), "" when it is gone."""
     try:
-        with open(f"/proc/{pid}/comm") as f:
-            return f.read().strip()
-    except OSError:
+        return psutil.Process(pid).name()
+    except (psutil.Error, ValueError):
         return ""
 
 

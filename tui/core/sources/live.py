@@ -202,17 +202,21 @@ class Lab:
             kind = data.get("type")
             if kind == "hello" and isinstance(data.get("pid"), int) and data["pid"] != message.pid:
                 self._watch(message.name, data["pid"])  # e.g. a launcher in between: sample the real program
-            elif kind == "event" and data.get("event") in INVALIDATING_EVENTS:
+            urgent = kind in URGENT_MESSAGES
+            if kind == "event" and data.get("event") in INVALIDATING_EVENTS:
                 pid = self._sampled_pid.get(message.name)
                 if pid is not None:
                     self._sampler.invalidate(pid)
+                    # the kernel read it triggers follows in a millisecond and is urgent itself (it moved): the frame
+                    # waits for that, not for the announcement, so one release is one frame with its figures
+                    urgent = False
             wake = True
             if kind == "stats":
                 # a workload repeats unchanged stats every second: queued, but only a change wakes the front end
                 figures = {key: value for key, value in data.items() if key != "t"}
                 wake = figures != self._last_stats.get(message.name)
                 self._last_stats[message.name] = figures
-            self._put(message, wake=wake, urgent=kind in URGENT_MESSAGES)
+            self._put(message, wake=wake, urgent=urgent)
             return
         elif isinstance(message, Exited):
             pid = self._sampled_pid.get(message.name)
