@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import signal
 import threading
 import time
 from collections import deque
@@ -11,7 +9,6 @@ from collections.abc import Callable
 from typing import Any
 
 from textual.app import App, ComposeResult
-from textual.binding import Binding
 from textual.containers import Container
 from textual.reactive import reactive
 from textual.timer import Timer
@@ -20,7 +17,7 @@ from tui.core.kernel.system import SystemInfo, read_mem_available_bytes
 from tui.core.model import LabUpdate, TraceLine
 from tui.core.sources.base import Source
 from tui.core.units import MiB
-from tui.core.views import TraceCoalescer, chart_signature, chart_view, panel_state, panel_view
+from tui.core.views import ChartPacer, TraceCoalescer, chart_signature, chart_view, panel_state, panel_view
 from tui.messages import LabChanged
 from tui.widgets.footer import BoundedFooter
 from tui.widgets.chart import MemoryChart
@@ -28,7 +25,8 @@ from tui.widgets.header import LabHeader, header_text
 from tui.widgets.heapmap import HeapMapView
 from tui.widgets.panel import WorkloadPanel
 from tui.widgets.trace import TracePane
-from tui.keys import WorkloadActions
+from tui.keys import KEY_BINDINGS, WorkloadActions
+from tui.terminal import quit_on_signals
 
 # the chart is the costliest widget (plotext rebuilds its whole canvas): at most this often
 CHART_INTERVAL_S = 1.0
@@ -55,31 +53,7 @@ class MadviseLabApp(WorkloadActions, App[int]):
     TITLE = "madvise-lab"
     ENABLE_COMMAND_PALETTE = True
 
-    BINDINGS = [
-        Binding("m", "toggle_madvise", "FREE⇄DONTNEED", id="madvise.toggle",
-                tooltip="Toggle the focused workload between MADV_FREE and MADV_DONTNEED"),
-        Binding("M", "pick_madvise", "Mode…", id="madvise.pick", tooltip="Pick any madvise mode"),
-        Binding("g", "gc", "GC", id="workload.gc", tooltip="Force a garbage collection now"),
-        Binding("s", "scavenge", "Scavenge", id="workload.scavenge", tooltip="Return idle heap pages now"),
-        Binding("a", "alloc", "Alloc", id="workload.alloc", tooltip="Allocate a burst (alloc_bytes)"),
-        Binding("f", "free_all", "Free", id="workload.free", tooltip="Free everything the workload holds"),
-        Binding("p", "pressure", "Pressure", id="workload.pressure",
-                tooltip="Lower the workload's cgroup limit so the kernel reclaims LazyFree pages"),
-        Binding("P", "release_pressure", "Release", id="workload.release_pressure",
-                tooltip="Lift the memory limit again"),
-        Binding("h", "toggle_heapmap", "Heap map", id="view.heapmap",
-                tooltip="Swap the chart for the focused workload's heap map (and back)"),
-        Binding("space", "toggle_view_pause", "Pause view", id="view.pause",
-                tooltip="Freeze the screen; sampling continues"),
-        Binding("r", "restart", "Restart", id="workload.restart", tooltip="Restart the focused workload"),
-        Binding("e", "explain", "Explain", id="workload.explain",
-                tooltip="Where the focused process's RSS is, who holds it, and the knob (reads smaps once)"),
-        Binding("tab", "focus_panel(1)", "Next", id="focus.next", priority=True, show=False),
-        Binding("shift+tab", "focus_panel(-1)", "Prev", id="focus.prev", priority=True, show=False),
-        Binding("question_mark", "help", "Help", id="app.help", tooltip="What every figure means"),
-        Binding("q", "quit", "Quit", id="app.quit", tooltip="Quit and stop every workload"),
-        Binding("ctrl+c", "quit", "Quit", id="app.quit_ctrl_c", priority=True, show=False),
-    ]
+    BINDINGS = KEY_BINDINGS  # tui/keys.py: every key, and what it calls
 
     view_paused: reactive[bool] = reactive(False, bindings=True)
     focused_workload: reactive[str | None] = reactive(None, bindings=True)
@@ -98,8 +72,7 @@ class MadviseLabApp(WorkloadActions, App[int]):
         self._start_lab = start_lab
         self.names: tuple[str, ...] = tuple(lab.names)
         self._shown_versions: dict[str, object] = {}
-        self._chart_version: tuple[object, ...] | None = None
-        self._chart_drawn_s = -1e9
+        self.chart_pacer = ChartPacer(chart_interval_s, CHART_BUDGET, CHART_STEADY_S)
         self._chart_timer: Timer | None = None
         self._poll_timer: Timer | None = None
         self._last_poll_s = -1e9
@@ -145,25 +118,9 @@ class MadviseLabApp(WorkloadActions, App[int]):
         refusal = self.lab_refusal("pressure")
         if refusal:
             self.query_one(TracePane).write_trace([TraceLine(0.0, "lab", f"lab: {refusal}", "lab")])
-        self._install_signal_handlers()
+        quit_on_signals(self)  # SIGTERM, SIGHUP (terminal closed) quit like q: no workload survives
         self.set_interval(FALLBACK_POLL_S, self._schedule_poll)
         self._poll_now()
-
-    def _install_signal_handlers(self) -> None:
-        """SIGTERM and SIGHUP (terminal closed) quit like `q`, so the source stops and no workload survives."""
-        try:
-            loop = asyncio.get_running_loop()
-            for signum in (signal.SIGTERM, signal.SIGHUP):
-                loop.add_signal_handler(signum, self._quit_from_signal, signum)
-        except (RuntimeError, NotImplementedError, ValueError):
-            pass  # not the main thread (e.g. tests): the launcher's finally still stops the source
-
-    def _quit_from_signal(self, signum: int = signal.SIGTERM) -> None:
-        from tui.terminal import exit_if_still_running
-
-        self.stop_lab()
-        exit_if_still_running(128 + signum)  # a dead terminal must not keep us (tui/terminal.py)
-        self.exit(0)
 
     def on_resize(self, event: Any) -> None:
         self._apply_compact(event.size.width, event.size.height)
@@ -174,7 +131,7 @@ class MadviseLabApp(WorkloadActions, App[int]):
             self._compact = compact
             self.screen.set_class(compact, "-compact")
             if not compact:
-                self._chart_version = None  # the chart was hidden: draw it again
+                self.chart_pacer.version = None  # the chart was hidden: draw it again
                 self._schedule_chart()
 
     # ── notifications and polling ───────────────────────────────────────────
@@ -273,31 +230,17 @@ class MadviseLabApp(WorkloadActions, App[int]):
 
     # ── chart ────────────────────────────────────────────────────────────────
     def _schedule_chart(self) -> None:
+        charts = self.query(MemoryChart)
         if self._compact or self.view_paused or self.heapmap_shown or self.focused_workload is None \
-                or self._chart_timer is not None:
+                or self._chart_timer is not None or not charts:
             return
-        signature = chart_signature(self.focused_workload, self.lab.series(self.focused_workload), self._chart_rows())
-        if signature == self._chart_version:
-            return
-        now_s = self.clock()
-        if self._chart_version is not None and signature[:-1] == self._chart_version[:-1] \
-                and now_s - self._chart_drawn_s < CHART_STEADY_S:
-            return  # only the time axis moved: wait, the plotext rebuild is the costliest thing we draw
-        delay_s = self._chart_drawn_s + self._chart_pace_s() - now_s
-        if delay_s <= 0:
+        chart = charts.first()
+        signature = chart_signature(self.focused_workload, self.lab.series(self.focused_workload), chart.size.height)
+        delay_s = self.chart_pacer.delay_s(signature, self.clock(), chart.build_s)
+        if delay_s == 0:
             self.draw_chart()
-        else:
+        elif delay_s is not None:
             self._chart_timer = self.set_timer(delay_s, self._chart_from_timer)
-
-    def _chart_pace_s(self) -> float:
-        """chart_interval_s, or longer when a build costs more than CHART_BUDGET of a core at that pace."""
-        charts = self.query(MemoryChart)
-        build_s = charts.first().build_s if charts else 0.0
-        return max(self.chart_interval_s, build_s / CHART_BUDGET)
-
-    def _chart_rows(self) -> int:
-        charts = self.query(MemoryChart)
-        return charts.first().size.height if charts else 0
 
     def _chart_from_timer(self) -> None:
         self._chart_timer = None
@@ -309,10 +252,8 @@ class MadviseLabApp(WorkloadActions, App[int]):
         charts = self.query(MemoryChart)
         if name is None or not charts:
             return  # nothing focused, or the screen is being torn down (a timer can fire during shutdown)
-        series = self.lab.series(name)
-        self._chart_version = chart_signature(name, series, self._chart_rows())
-        self._chart_drawn_s = self.clock()
-        chart = charts.first()
+        chart, series = charts.first(), self.lab.series(name)
+        self.chart_pacer.drawn(chart_signature(name, series, chart.size.height), self.clock())
         chart.border_title = f"chart: {name}"
         chart.draw(chart_view(name, series))
 
@@ -326,7 +267,7 @@ class MadviseLabApp(WorkloadActions, App[int]):
             self.focused_workload = event.widget.workload
 
     def watch_focused_workload(self, _old: str | None, _new: str | None) -> None:
-        self._chart_drawn_s = -1e9  # a new focus draws at once
+        self.chart_pacer.drawn_s = -1e9  # a new focus draws at once
         if self.is_running and self.heapmap_shown:
             self.refresh_heapmap()
         if self._chart_timer is not None:

@@ -25,6 +25,34 @@ _TOGGLE = {"MADV_FREE": "MADV_DONTNEED"}
 GREYED_KEYS_SAY_WHY = {"p": "pressure", "P": "release_pressure"}
 
 
+# The dashboard's keys (MadviseLabApp.BINDINGS); each has an id, shows in the footer and the palette.
+KEY_BINDINGS = [
+    Binding("m", "toggle_madvise", "FREE⇄DONTNEED", id="madvise.toggle",
+            tooltip="Toggle the focused workload between MADV_FREE and MADV_DONTNEED"),
+    Binding("M", "pick_madvise", "Mode…", id="madvise.pick", tooltip="Pick any madvise mode"),
+    Binding("g", "gc", "GC", id="workload.gc", tooltip="Force a garbage collection now"),
+    Binding("s", "scavenge", "Scavenge", id="workload.scavenge", tooltip="Return idle heap pages now"),
+    Binding("a", "alloc", "Alloc", id="workload.alloc", tooltip="Allocate a burst (alloc_bytes)"),
+    Binding("f", "free_all", "Free", id="workload.free", tooltip="Free everything the workload holds"),
+    Binding("p", "pressure", "Pressure", id="workload.pressure",
+            tooltip="Lower the workload's cgroup limit so the kernel reclaims LazyFree pages"),
+    Binding("P", "release_pressure", "Release", id="workload.release_pressure",
+            tooltip="Lift the memory limit again"),
+    Binding("h", "toggle_heapmap", "Heap map", id="view.heapmap",
+            tooltip="Swap the chart for the focused workload's heap map (and back)"),
+    Binding("space", "toggle_view_pause", "Pause view", id="view.pause",
+            tooltip="Freeze the screen; sampling continues"),
+    Binding("r", "restart", "Restart", id="workload.restart", tooltip="Restart the focused workload"),
+    Binding("e", "explain", "Explain", id="workload.explain",
+            tooltip="Where the focused process's RSS is, who holds it, and the knob (reads smaps once)"),
+    Binding("tab", "focus_panel(1)", "Next", id="focus.next", priority=True, show=False),
+    Binding("shift+tab", "focus_panel(-1)", "Prev", id="focus.prev", priority=True, show=False),
+    Binding("question_mark", "help", "Help", id="app.help", tooltip="What every figure means"),
+    Binding("q", "quit", "Quit", id="app.quit", tooltip="Quit and stop every workload"),
+    Binding("ctrl+c", "quit", "Quit", id="app.quit_ctrl_c", priority=True, show=False),
+]
+
+
 class WorkloadActions:
     """The app's key actions (mixed into MadviseLabApp, whose BINDINGS name them): workloads, view, focus, help."""
 
@@ -147,7 +175,7 @@ class WorkloadActions:
         if self.heapmap_shown:
             self.refresh_heapmap()
         else:
-            self._chart_version = None  # the chart was hidden: draw it again
+            self.chart_pacer.version = None  # the chart was hidden: draw it again
             self._schedule_chart()
 
     def refresh_heapmap(self) -> None:

@@ -13,9 +13,12 @@ ends the process if the UI still has not exited after a grace period.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import threading
 from queue import Full
+from typing import Any
 
 from textual.drivers import linux_driver
 from textual.drivers._writer_thread import WriterThread
@@ -71,3 +74,18 @@ def exit_if_still_running(code: int, grace_s: float = EXIT_GRACE_S) -> None:
     timer = threading.Timer(grace_s, watchdog)
     timer.daemon = True
     timer.start()
+
+
+def quit_on_signals(app: Any) -> None:
+    """SIGTERM and SIGHUP (terminal closed) quit the app like `q` from its event loop: its source stops, and a dead
+    terminal cannot keep the process (exit_if_still_running)."""
+    def quit_from_signal(signum: int) -> None:
+        app.stop_lab()
+        exit_if_still_running(128 + signum)
+        app.exit(0)
+    try:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(signum, quit_from_signal, signum)
+    except (RuntimeError, NotImplementedError, ValueError):
+        pass  # not the main thread (e.g. tests): the launcher's finally still stops the source

@@ -212,7 +212,7 @@ async def test_chart_is_redrawn_only_when_its_data_changed():
         count = chart.draw_count
         assert count >= 1
         for _ in range(3):
-            app._chart_drawn_s = -1e9  # not throttled: only the unchanged data can stop a redraw
+            app.chart_pacer.drawn_s = -1e9  # not throttled: only the unchanged data can stop a redraw
             app._poll_now()
             await settle(pilot)
         assert chart.draw_count == count

@@ -161,7 +161,7 @@ async def test_the_story_free_keeps_rss_as_lazyfree_dontneed_drops_it():
         assert shown(app, "dontneed", "rss") < 64 * MiB
         assert shown(app, "dontneed", "lazyfree") == 0
         # the chart of the focused (FREE) workload has drawn the release
-        assert app._chart_version is not None and app._chart_version[0] == "free"
+        assert app.chart_pacer.version is not None and app.chart_pacer.version[0] == "free"
         await pilot.press("q")
 
 

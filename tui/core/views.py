@@ -148,6 +148,27 @@ def chart_signature(name: str, series: Series, rows: int = 0) -> tuple[object, .
     return name, figures, len(markers), last_marker, series.version
 
 
+class ChartPacer:
+    """When the chart is rebuilt: on a visible change, at most every `interval_s` (longer while a build costs more
+    than `budget` of a core at that pace), and for a moving time axis alone only every `steady_s`."""
+
+    def __init__(self, interval_s: float, budget: float, steady_s: float) -> None:
+        self.interval_s, self.budget, self.steady_s = interval_s, budget, steady_s
+        self.version: tuple[object, ...] | None = None  # the signature last drawn (None: draw again)
+        self.drawn_s = -1e9
+
+    def delay_s(self, signature: tuple[object, ...], now_s: float, build_s: float) -> float | None:
+        """Seconds until the chart should be rebuilt for `signature`, or None when it shows that already."""
+        if signature == self.version:
+            return None
+        if self.version is not None and signature[:-1] == self.version[:-1] and now_s - self.drawn_s < self.steady_s:
+            return None  # only the time axis moved: wait, the plotext rebuild is the costliest thing we draw
+        return max(0.0, self.drawn_s + max(self.interval_s, build_s / self.budget) - now_s)
+
+    def drawn(self, signature: tuple[object, ...], now_s: float) -> None:
+        self.version, self.drawn_s = signature, now_s
+
+
 def chart_view(name: str, series: Series) -> ChartView:
     """The chart of `name`: its whole history, every figure, every marker."""
     return ChartView(workload=name, t_s=tuple(series.column("t_s")),
