@@ -39,7 +39,7 @@ class Blocks:
         self.n_bytes = n_bytes
 
 
-class NativeRuntime:
+class NativeRuntime(protocol.Speaker):
     """Drives one allocator with a pattern; `tick(now_s)` and `handle_line()` as workloads.runtime.Runtime."""
 
     def __init__(self, opts: dict[str, Any], write: Callable[[str], None], clock: Callable[[], float] | None = None,
@@ -69,19 +69,6 @@ class NativeRuntime:
         self.last_change_s = 0.0
         self.last_release_s = 0.0
         self.idle_noticed = False
-
-    # ---- output (the same messages as the Python workload) ---------------------------------------------------
-    def emit(self, type_: str, **fields: Any) -> None:
-        self.write(protocol.encode(type_, self.clock(), **fields))
-
-    def event(self, name: str, **fields: Any) -> None:
-        self.emit("event", event=name, **fields)
-
-    def trace_line(self, line: str, kind: str = "scav") -> None:
-        self.emit("trace", line=line, kind=kind)
-
-    def error(self, message: str, **fields: Any) -> None:
-        self.emit("error", message=message, **fields)
 
     def hello(self) -> None:
         a = self.allocator
@@ -172,7 +159,7 @@ class NativeRuntime:
         if released is None or self.kind == "glibc":  # glibc does not say what malloc_trim gave back: our RSS does
             released, how = max(0, rss_before - rss_after), "RSS, /proc/self/statm"
         self.trace_line(f"{self.kind}: {self.allocator.release_call}: released {_mib(released)} MiB in "
-                        f"{seconds * 1000:.1f} ms ({how}; {self._state_text(after)}) ({self._explicit_mode()})")
+                        f"{seconds * 1000:.1f} ms ({how}; {self._state_text(after)}) ({self._explicit_mode()})", "scav")
         self.event("scavenge", released_bytes=released, madvise=self._explicit_mode(), madvise_s=round(seconds, 6),
                    trigger="explicit")
         self.figures, self.episode, self.idle_noticed = after, None, False
@@ -269,7 +256,7 @@ class NativeRuntime:
             mode = self.mode
             text = (f"mimalloc: {trigger}: released {_mib(released)} MiB, committed "
                     f"{_mib(first.raw.get('current_commit'))} → {_mib(now.raw.get('current_commit'))} MiB ({mode})")
-        self.trace_line(text)
+        self.trace_line(text, "scav")
         self.event("release", released_bytes=released, madvise=mode, trigger=trigger)
 
     def _maybe_idle_notice(self) -> None:
@@ -291,16 +278,6 @@ class NativeRuntime:
         self.event("idle", dirty_bytes=dirty)
 
     # ---- commands -------------------------------------------------------------------------------------------
-    def handle_line(self, line: str) -> None:
-        if not line.strip():
-            return
-        try:
-            command = protocol.decode_command(line)
-        except protocol.BadCommand as exc:
-            self.error(f"stdin: {exc}")
-            return
-        self.handle(command)
-
     def handle(self, command: protocol.Command) -> None:
         cmd = command.cmd
         if cmd == "set_madvise":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from workloads.madvise import RAW_PREFIX
 from workloads.options import MADVISE_MODES
@@ -101,6 +101,40 @@ def encode_command(cmd: str, **args: Any) -> str:
     if cmd not in COMMANDS:
         raise ValueError(f"unknown command {cmd!r}: expected one of {', '.join(COMMANDS)}")
     return json.dumps({"cmd": cmd, **args}, separators=(",", ":"))
+
+
+class Speaker:
+    """The workload side of the protocol, shared by the Python heap and the native allocator runtimes: messages out
+    through `write` (timed by `clock`), command lines in through `handle_line`, which calls the runtime's `handle`."""
+
+    write: Callable[[str], None]
+    clock: Callable[[], float]
+
+    def emit(self, type_: str, **fields: Any) -> None:
+        self.write(encode(type_, self.clock(), **fields))
+
+    def event(self, name: str, **fields: Any) -> None:
+        self.emit("event", event=name, **fields)
+
+    def trace_line(self, line: str, kind: str) -> None:
+        self.emit("trace", line=line, kind=kind)
+
+    def error(self, message: str, **fields: Any) -> None:
+        self.emit("error", message=message, **fields)
+
+    def handle_line(self, line: str) -> None:
+        """One stdin line: a command for `handle`, or an `error` message saying what was expected."""
+        if not line.strip():
+            return
+        try:
+            command = decode_command(line)
+        except BadCommand as exc:
+            self.error(f"stdin: {exc}")
+            return
+        self.handle(command)
+
+    def handle(self, command: Command) -> None:
+        raise NotImplementedError
 
 
 def _number(value: Any) -> bool:

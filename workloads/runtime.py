@@ -25,7 +25,7 @@ SPANS_INTERVAL_S = 1.0  # the span map (heap map) is sent at most this often, an
 _EOF = object()
 
 
-class Runtime:
+class Runtime(protocol.Speaker):
     """Everything one workload does, driven by `tick(now_s)` and `handle(command)`; the clock is the caller's."""
 
     def __init__(self, opts: dict[str, Any], write: Callable[[str], None], heap: Heap | None = None,
@@ -54,19 +54,6 @@ class Runtime:
         self.spans_version = -1  # the heap's span-map version last sent
         self.last_spans_s = -1e9
         self._batch = {"alloc": 0, "reused": 0, "reuse_s": 0.0, "modes": {}}
-
-    # ---- output ---------------------------------------------------------------------------------------
-    def emit(self, type_: str, **fields: Any) -> None:
-        self.write(protocol.encode(type_, self.clock(), **fields))
-
-    def event(self, name: str, **fields: Any) -> None:
-        self.emit("event", event=name, **fields)
-
-    def trace_line(self, line: str, kind: str) -> None:
-        self.emit("trace", line=line, kind=kind)
-
-    def error(self, message: str, **fields: Any) -> None:
-        self.emit("error", message=message, **fields)
 
     def send_stats(self) -> None:
         s = self.heap.stats()
@@ -201,16 +188,6 @@ class Runtime:
         return trace.scav_line_121(bg_bytes, eager_bytes, s.released, s.inuse, retained, forced)
 
     # ---- commands --------------------------------------------------------------------------------------
-    def handle_line(self, line: str) -> None:
-        if not line.strip():
-            return
-        try:
-            command = protocol.decode_command(line)
-        except protocol.BadCommand as exc:
-            self.error(f"stdin: {exc}")
-            return
-        self.handle(command)
-
     def handle(self, command: protocol.Command) -> None:
         cmd = command.cmd
         if cmd == "set_madvise":
