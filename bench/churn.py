@@ -14,15 +14,14 @@ import asyncio
 import re
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.common import REPO, Result, cpu_seconds, median, percentile
+from bench.common import Result, Tmux, cpu_seconds, median, percentile
 
-SOCKET = "madvise-lab-bench-churn"  # our own tmux server: no one else's sessions are touched
+TMUX = Tmux("madvise-lab-bench-churn")
 WARMUP_S = 8.0
 MEASURE_S = 20.0
 COUNTS = (1, 2, 4, 8, 16)
@@ -42,23 +41,6 @@ def churn_config(n_workloads: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _tmux(*args: str) -> str:
-    return subprocess.run(["tmux", "-L", SOCKET, *args], check=True, capture_output=True, text=True).stdout
-
-
-def _start(session: str, command: str) -> int:
-    for attempt in range(10):  # right after kill-server the old server may still be going away: try again
-        try:
-            _tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "48",
-                  f"cd {shlex.quote(str(REPO))} && exec {command}")
-            break
-        except subprocess.CalledProcessError:
-            if attempt == 9:
-                raise
-            time.sleep(0.3)
-    return int(_tmux("list-panes", "-t", session, "-F", "#{pane_pid}").split()[0])
-
-
 def _dashboard_command(config_path: str) -> str:
     return f"{shlex.quote(sys.executable)} -m tui --config {shlex.quote(config_path)}"
 
@@ -66,7 +48,7 @@ def _dashboard_command(config_path: str) -> str:
 def _side_by_side(commands: dict[str, str], warmup_s: float, measure_s: float) -> dict[str, float]:
     """% of one core each command used over the same window, all running at once."""
     try:
-        pids = {name: _start(f"bench-{name}", command) for name, command in commands.items()}
+        pids = {name: TMUX.start(f"bench-{name}", command) for name, command in commands.items()}
         time.sleep(warmup_s)
         before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         started = time.monotonic()
@@ -74,7 +56,7 @@ def _side_by_side(commands: dict[str, str], warmup_s: float, measure_s: float) -
         elapsed = time.monotonic() - started
         return {name: 100 * (cpu_seconds(pid) - before[name]) / elapsed for name, pid in pids.items()}
     finally:
-        subprocess.run(["tmux", "-L", SOCKET, "kill-server"], capture_output=True)
+        TMUX.kill_server()
 
 
 def _peers() -> dict[str, str]:
@@ -192,17 +174,17 @@ def run_startup() -> Result:
     for _ in range(3):
         try:
             started = time.monotonic()
-            _start("bench-startup", _dashboard_command("tui/default_config.yaml"))
+            TMUX.start("bench-startup", _dashboard_command("tui/default_config.yaml"))
             seen = None
             while time.monotonic() - started < 20:
-                if _FIGURE.search(_tmux("capture-pane", "-p", "-t", "bench-startup")):
+                if _FIGURE.search(TMUX.run("capture-pane", "-p", "-t", "bench-startup")):
                     seen = time.monotonic() - started
                     break
                 time.sleep(0.01)
             if seen is not None:
                 times.append(seen)
         finally:
-            subprocess.run(["tmux", "-L", SOCKET, "kill-server"], capture_output=True)
+            TMUX.kill_server()
             time.sleep(0.5)
     if not times:
         raise RuntimeError("no frame with kernel figures within 20 s")

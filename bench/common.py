@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shlex
 import statistics
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,3 +93,29 @@ class MemChild:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+class Tmux:
+    """Our own tmux server (`-L socket`), so no one else's sessions are touched: 160x48 sessions, killed at the end."""
+
+    def __init__(self, socket: str) -> None:
+        self.socket = socket
+
+    def run(self, *args: str) -> str:
+        return subprocess.run(["tmux", "-L", self.socket, *args], check=True, capture_output=True, text=True).stdout
+
+    def start(self, session: str, command: str) -> int:
+        """A session running `command` in the repository; returns the pane's pid (the command's, it is exec'd)."""
+        for attempt in range(10):  # right after kill_server the old server may still be going away: try again
+            try:
+                self.run("new-session", "-d", "-s", session, "-x", "160", "-y", "48",
+                         f"cd {shlex.quote(str(REPO))} && exec {command}")
+                break
+            except subprocess.CalledProcessError:
+                if attempt == 9:
+                    raise
+                time.sleep(0.3)
+        return int(self.run("list-panes", "-t", session, "-F", "#{pane_pid}").split()[0])
+
+    def kill_server(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)

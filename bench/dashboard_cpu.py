@@ -4,27 +4,17 @@ from __future__ import annotations
 
 import shlex
 import shutil
-import subprocess
 import sys
 import time
 
-from bench.common import REPO, Result, cpu_seconds
+from bench.common import Result, Tmux, cpu_seconds
 
 WARMUP_S = 5.0
 MEASURE_S = 20.0
 # The default scenario's memory moves for its first ~25 s (allocations, drop, forced GC, scavenge), then stays
 # put: the first window measures the changing phase, the second the steady one.
 STEADY_START_S = 30.0
-SOCKET = "madvise-lab-bench"  # our own tmux server, so no one else's sessions are touched
-
-
-def _tmux(*args: str) -> str:
-    return subprocess.run(["tmux", "-L", SOCKET, *args], check=True, capture_output=True, text=True).stdout
-
-
-def _start(session: str, command: str) -> int:
-    _tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "48", f"cd {shlex.quote(str(REPO))} && exec {command}")
-    return int(_tmux("list-panes", "-t", session, "-F", "#{pane_pid}").split()[0])
+TMUX = Tmux("madvise-lab-bench")
 
 
 def run() -> Result:
@@ -43,14 +33,14 @@ def run() -> Result:
     windows: dict[str, dict[str, float]] = {}
     try:
         for name, command in commands.items():
-            pids[name] = _start(f"bench-{name}", command)
+            pids[name] = TMUX.start(f"bench-{name}", command)
         started = time.monotonic()
         for phase, start_s in (("changing", WARMUP_S), ("steady", STEADY_START_S)):
             time.sleep(max(0.0, started + start_s - time.monotonic()))
             windows[phase] = _measure(pids)
-        screen = _tmux("capture-pane", "-p", "-t", "bench-dashboard")
+        screen = TMUX.run("capture-pane", "-p", "-t", "bench-dashboard")
     finally:
-        subprocess.run(["tmux", "-L", SOCKET, "kill-server"], capture_output=True)
+        TMUX.kill_server()
     core_pct = windows["changing"]
     result.figures = {"core_pct": core_pct, "core_pct_steady": windows["steady"], "warmup_s": WARMUP_S,
                       "measure_s": MEASURE_S, "steady_start_s": STEADY_START_S,
