@@ -234,3 +234,52 @@ def test_a_process_that_leaves_no_lazyfree_is_read_from_statm_and_matches_the_ro
     assert collect.items[-1][2].lazyfree_bytes >= 120 * MiB
     assert sampler.stats().rollup_reads == rollups + 1
     sampler.stop()
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now_s = 1000.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+
+def test_under_churn_the_page_walk_budget_defers_walks_but_rss_stays_the_kernels(child):
+    """With the page-walk bucket spent, a change of RSS comes from statm (the kernel's figure, read at once) with
+    the last walk's LazyFree; the walk comes when the budget pays for it, or at the floor (the max age)."""
+    clock = FakeClock()
+    collect = Collect()
+    # a bucket that holds nothing: a walk is paid for only when the debt of the last one is repaid (1 % a core)
+    sampler = Sampler(0.1, collect, rollup_max_age_s=1.0, rollup_budget=0.01, rollup_burst_s=0.0, clock=clock)
+    sampler.add(child.proc.pid)
+    sampler.tick()
+    child.do("touch")
+    sampler.tick()  # RSS moved: a walk, which puts the bucket in debt
+    assert sampler.stats().rollup_reads == 2
+    child.do("free")
+    sampler.invalidate(child.proc.pid)  # in debt: no out-of-turn read, no wake-up
+    child.do("dontneed")  # RSS moves too
+    sampler.tick()
+    ours, direct = collect.items[-1][2], read_smaps_rollup(child.proc.pid)
+    assert sampler.stats().rollup_reads == 2 and sampler.stats().rollups_deferred == 1
+    assert abs(ours.rss_bytes - direct.rss_bytes) <= 0.02 * direct.rss_bytes + MiB, "RSS is statm's, now"
+    child.do("touch")
+    child.do("free")
+    sampler.tick()
+    ours, direct = collect.items[-1][2], read_smaps_rollup(child.proc.pid)
+    assert sampler.stats().rollups_deferred == 2
+    assert direct.lazyfree_bytes >= 120 * MiB and ours.lazyfree_bytes == 0, "LazyFree waits for the next walk"
+    # the floor: a walk once LazyFree is max-age old, whatever the budget says
+    clock.now_s += 1.0
+    sampler.tick()
+    ours, direct = collect.items[-1][2], read_smaps_rollup(child.proc.pid)
+    assert sampler.stats().rollup_reads == 3
+    assert abs(ours.lazyfree_bytes - direct.lazyfree_bytes) <= 0.02 * direct.lazyfree_bytes
+    # a walk paid from the bucket: once enough time has refilled it (cost / budget), a change walks again
+    child.do("dontneed")
+    clock.now_s += 0.5
+    sampler.tick()
+    assert sampler.stats().rollup_reads == 4
+    ours, direct = collect.items[-1][2], read_smaps_rollup(child.proc.pid)
+    assert ours.lazyfree_bytes == direct.lazyfree_bytes == 0
+    sampler.stop()

@@ -186,8 +186,8 @@ def nice_step(top: float, ticks: int = 5) -> float:
     return 10 * power
 
 
-# Our own lines a churning workload repeats many times a second: (kind, pattern). On screen the first of a window
-# shows at once and the rest of that window become one summary line; record's trace.log keeps every line.
+# Our own lines a churning workload repeats many times a second: (kind, pattern). On screen a lone one shows at once;
+# while they keep coming, each second's become one summary line; record's trace.log keeps every line.
 _RELEASED = re.compile(r"^lab: (?P<mode>\S+): released (?P<mib>\d+) MiB in (?P<ms>[\d.]+) ms$")
 _REUSE = re.compile(r"^lab: reuse: wrote (?P<mib>\d+) MiB released with (?P<mode>\S+) at (?P<rate>[\d.]+) ms/GiB$")
 COALESCE_WINDOW_S = 1.0
@@ -195,23 +195,27 @@ COALESCE_WINDOW_S = 1.0
 
 @dataclass
 class _Window:
-    start_s: float
+    index: int  # which window_s of the time axis (windows are aligned, so every summary is due at once)
     calls: int = 0
     mib: int = 0
     ms: float = 0.0  # released: milliseconds in madvise; reuse: the sum of ms/GiB (averaged when shown)
     mode: str = ""
+    held: TraceLine | None = None  # the window's only line so far, shown as it is if no other follows
 
 
 class TraceCoalescer:
     """Folds repeated `lab:` release and reuse lines into one line per workload and kind per second, for the screen.
 
-    `feed(lines)` returns what to show now: every other line as it is, the first repeated line of a window at once;
-    `due(now_s)` returns the summaries of the windows that ended ("released 10 MiB in 10 calls, 1.2 ms").
+    `feed(lines)` returns what to show now: every other line as it is, and a repeated line at once when its
+    workload and kind were quiet the second before (a lone release); `due(now_s)` returns the summaries of the
+    seconds that ended ("released 10 MiB in 10 calls, 1.2 ms"), all at one moment, so a churn costs the trace pane
+    one write a second, not one per workload and kind.
     """
 
     def __init__(self, window_s: float = COALESCE_WINDOW_S) -> None:
         self.window_s = window_s
         self._windows: dict[tuple[str, str], _Window] = {}
+        self._last_index: dict[tuple[str, str], int] = {}  # the last window each key had a line in
 
     def feed(self, lines: Iterable[TraceLine]) -> list[TraceLine]:
         shown: list[TraceLine] = []
@@ -221,27 +225,33 @@ class TraceCoalescer:
                 shown.append(line)
                 continue
             key = (line.workload, kind)
+            index = math.floor(line.t_s / self.window_s)
             window = self._windows.get(key)
-            if window is not None and line.t_s - window.start_s >= self.window_s:
-                summary = self._summary(key, window)
+            if window is not None and window.index != index:
+                summary = self._summary(key, self._windows.pop(key))
                 if summary is not None:
                     shown.append(summary)
                 window = None
             if window is None:
-                self._windows[key] = _Window(line.t_s)  # the first of a window shows at once
-                shown.append(line)
-                continue
+                window = self._windows[key] = _Window(index)
+                if self._last_index.get(key, index - 2) < index - 1:
+                    self._last_index[key] = index
+                    shown.append(line)  # quiet before: it shows at once
+                    continue
+            self._last_index[key] = index
             window.calls += 1
             window.mib += int(match["mib"])
             window.ms += float(match["ms"] if kind == "released" else match["rate"])
             window.mode = match["mode"]
+            window.held = line if window.calls == 1 else None
         return shown
 
     def due(self, now_s: float) -> list[TraceLine]:
-        """Summaries of the windows older than window_s (the app asks once a poll)."""
+        """Summaries of the windows that ended by `now_s` (the app asks once a poll)."""
+        current = math.floor(now_s / self.window_s)
         out = []
         for key, window in list(self._windows.items()):
-            if now_s - window.start_s >= self.window_s:
+            if window.index < current:
                 del self._windows[key]
                 summary = self._summary(key, window)
                 if summary is not None:
@@ -249,10 +259,12 @@ class TraceCoalescer:
         return out
 
     def _summary(self, key: tuple[str, str], window: _Window) -> TraceLine | None:
+        if window.held is not None:
+            return window.held  # one line in the window: it is its own summary
         if not window.calls:
             return None
         workload, kind = key
-        t_s = window.start_s + self.window_s
+        t_s = (window.index + 1) * self.window_s
         if kind == "released":
             text = (f"lab: {window.mode}: released {window.mib} MiB in {window.calls} calls, {window.ms:.1f} ms "
                     f"(in {self.window_s:g} s)")

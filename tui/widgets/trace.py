@@ -116,7 +116,7 @@ class TracePane(RichLog):
         self.lines_written += len(rows)
         self._set_virtual_size(Size(self._widest_line_width, len(self.lines)))
         if follow:
-            self.scroll_end(animate=False, immediate=False, x_axis=False)
+            self.scroll_end(animate=False, immediate=True, x_axis=False)  # in this frame, not one more
 
     def _set_virtual_size(self, size: Size) -> None:
         if not self.is_mounted or not self._size_known:

@@ -22,6 +22,11 @@ PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 # The once-a-second read is skipped while the process has not run at all: only the process itself can
 # MADV_FREE or re-touch its pages, and what the kernel does on its own (reclaim, swap-out) moves RSS.
 ROLLUP_MAX_AGE_S = 1.0
+# Page walks out of that floor (statm moved, a release announced) spend from one bucket for all pids, refilled at
+# this share of a core: a lone release is read at once (the bucket is full), a churning workload's LazyFree is as
+# fresh as the budget pays for (and never older than the floor), so the cost does not follow how busy it is.
+ROLLUP_BUDGET = 0.004
+ROLLUP_BURST_S = 0.05  # the bucket holds this many seconds of page walks (a burst of lone releases read at once)
 _ROLLUP_FIELDS = re.compile(rb"^(Rss|Anonymous|LazyFree|AnonHugePages|Swap):\s+(\d+) kB", re.M)
 
 # callback(pid, t_s, memory): memory is None once the process is gone (then the pid is forgotten).
@@ -148,6 +153,7 @@ class SamplerStats:
     rollup_s: float
     samples: int
     statm_only: int = 0  # changes answered by statm alone (no LazyFree possible)
+    rollups_deferred: int = 0  # changes answered by statm with the last LazyFree (the page-walk budget was spent)
 
 
 class Sampler:
@@ -155,6 +161,7 @@ class Sampler:
 
     def __init__(self, interval_s: float, callback: SampleCallback, *, t0: float | None = None,
                  rollup_max_age_s: float = ROLLUP_MAX_AGE_S, skip_idle: bool = True,
+                 rollup_budget: float = ROLLUP_BUDGET, rollup_burst_s: float = ROLLUP_BURST_S,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.interval_s = interval_s
         self._callback = callback
@@ -170,6 +177,9 @@ class Sampler:
         self._thread: threading.Thread | None = None
         self._ticks = self._statm_reads = self._rollup_reads = self._samples = self._rollups_skipped = 0
         self._statm_only = 0  # changes read from statm alone (a process that leaves no LazyFree)
+        self._deferred = 0
+        self._budget, self._burst_s = rollup_budget, rollup_burst_s
+        self._credit_s, self._credit_at = rollup_burst_s, clock()  # the page-walk bucket (ROLLUP_BUDGET)
         self._statm_s = self._rollup_s = 0.0
 
     # --- called from any thread ---
@@ -213,14 +223,25 @@ class Sampler:
                 watched.no_lazyfree = no_lazyfree
 
     def invalidate(self, pid: int) -> None:
-        """The pid's memory just changed (release, alloc, ...): read its rollup and report it now."""
+        """The pid's memory just changed (release, alloc, ...): read its rollup now if the budget pays for it,
+        else at the first tick it does (or the floor); waking the thread for a read it cannot make costs a core."""
         with self._lock:
             watched = self._watched.get(pid)
             if watched is None:
                 return
             watched.stale = True
+            now = self._clock()
+            if now - watched.urgent_at < self.interval_s or not self._affordable(now):
+                return
             self._urgent.add(pid)
         self._wake.set()
+
+    def _affordable(self, now: float) -> bool:
+        """Whether the bucket is out of debt (called under the lock): a walk spends what it cost, and the debt is
+        repaid at the budget's rate, so paid walks average at most ROLLUP_BUDGET of a core."""
+        self._credit_s = min(self._burst_s, self._credit_s + (now - self._credit_at) * self._budget)
+        self._credit_at = now
+        return self._credit_s >= 0
 
     @property
     def pids(self) -> tuple[int, ...]:
@@ -229,7 +250,7 @@ class Sampler:
 
     def stats(self) -> SamplerStats:
         return SamplerStats(self._ticks, self._statm_reads, self._rollup_reads, self._rollups_skipped,
-                            self._statm_s, self._rollup_s, self._samples, self._statm_only)
+                            self._statm_s, self._rollup_s, self._samples, self._statm_only, self._deferred)
 
     def start(self) -> None:
         if self._thread is None:
@@ -274,7 +295,7 @@ class Sampler:
         now = self._clock()
         with self._lock:
             ready = [w for pid in urgent if (w := self._watched.get(pid)) is not None
-                     and now - w.urgent_at >= self.interval_s]
+                     and now - w.urgent_at >= self.interval_s and self._affordable(now)]
             for w in ready:
                 w.urgent_at = now
             return [w.pid for w in ready]
@@ -327,6 +348,19 @@ class Sampler:
                                                  anon_bytes=max(0, anon_pages) * PAGE_BYTES)
             self._statm_only += 1
             return watched.memory
+        if due and rss_pages and last is not None and now - watched.rollup_at < max_age_s:
+            with self._lock:
+                affordable = self._affordable(now)
+            if not affordable:
+                # the budget is spent (churn): RSS from statm now, LazyFree from the last walk (younger than the
+                # floor); stale, so the first tick the budget pays for walks again
+                anon_pages = parse_statm_anon_pages(statm) or 0
+                watched.stale = True
+                watched.rss_pages = rss_pages
+                watched.memory = dataclasses.replace(last, rss_bytes=rss_pages * PAGE_BYTES,
+                                                     anon_bytes=max(0, anon_pages) * PAGE_BYTES)
+                self._deferred += 1
+                return watched.memory
         if not due and now - watched.rollup_at >= max_age_s:
             cpu_ns = read_cpu_ns(watched.cpu_clock) if self._skip_idle else None
             if cpu_ns is not None and cpu_ns == watched.rollup_cpu_ns:
@@ -336,6 +370,7 @@ class Sampler:
             else:
                 due = True
         if due:
+            paid = now - watched.rollup_at < max_age_s  # the floor's own walks are not paid from the bucket
             watched.stale = False
             watched.rss_pages = rss_pages
             watched.rollup_at = now
@@ -347,6 +382,10 @@ class Sampler:
             except OSError:
                 watched.memory = None
             finally:
+                cost_s = time.perf_counter() - started
                 self._rollup_reads += 1
-                self._rollup_s += time.perf_counter() - started
+                self._rollup_s += cost_s
+                if paid:
+                    with self._lock:
+                        self._credit_s -= cost_s
         return watched.memory
