@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
+
 from textual.strip import Strip
 from textual_plotext import PlotextPlot
 
 from tui.core.views import ChartView, nice_step
 from tui.widgets.format import MiB
 from tui.widgets.palette import FIGURE_RGB, MARKER_RGB
+from tui.widgets.plot_cells import matrix_lines
 
 # drawn in this order, so RSS (the figure the story is about) is on top where lines overlap
 LINES: tuple[tuple[str, str], ...] = (
@@ -51,8 +54,9 @@ class MemoryChart(PlotextPlot):
     def render_line(self, y: int) -> Strip:
         """Lines of the last plotext build, cached as strips.
 
-        plotext rebuilds its whole canvas (~20 ms) and Rich re-renders the ANSI text: both happen only when
-        the data, size or theme changed, not on every layout pass elsewhere on the screen.
+        plotext rebuilds its whole character matrix: that happens only when the data, size or theme changed,
+        not on every layout pass elsewhere on the screen. The matrix becomes strips directly (PlotextPlot's
+        ANSI string → Text.from_ansi → render_lines gave the same cells at several times the cost).
         """
         width = self.size.width
         key = (self.size, self.draw_count, self.app.theme, self.theme)
@@ -60,15 +64,27 @@ class MemoryChart(PlotextPlot):
             started_s = time.perf_counter()
             self._render_key = key
             self.build_count += 1
-            text = super().render()  # PlotextPlot.render: plotsize, theme, build, Text.from_ansi
-            console = self.app.console
-            options = console.options.update(width=width, height=self.size.height, no_wrap=True, overflow="crop")
-            lines = console.render_lines(text, options, pad=True, new_lines=False)
-            self._strips = [Strip(line, width).apply_style(self.rich_style) for line in lines]
+            self._strips = self.matrix_strips(self.build_matrix())
             self.build_s = time.perf_counter() - started_s
         if 0 <= y < len(self._strips):
             return self._strips[y]
         return Strip.blank(width, self.rich_style)
+
+    def build_matrix(self) -> Any:
+        """plotext's character matrix at the widget's size and theme: PlotextPlot.render without the ANSI string."""
+        width, height = self.size
+        plt = self._plot
+        plt.plotsize(width, height)
+        plt._set_size(width, height)  # as PlotextPlot.render does (textual-plotext issue 5)
+        plt.theme(self._get_plotext_theme_name(self.app.theme))
+        plt._set_sizes()  # plt.build() without its last step, matrix.set_canvas (the ANSI string)
+        plt._build_matrix()
+        return plt.monitor.matrix
+
+    def matrix_strips(self, matrix: Any) -> list[Strip]:
+        """One strip per line of the widget, the widget's style under plotext's colours."""
+        width, height = self.size
+        return [Strip(line, width) for line in matrix_lines(matrix, width, height, self.rich_style)]
 
     def _draw_empty(self) -> None:
         plt = self.plt
