@@ -26,11 +26,10 @@ from textual.app import App, ComposeResult
 from textual.strip import Strip
 from textual_plotext import PlotextPlot
 
+from bench.common import REPO
 from tui.core.model import Marker
 from tui.core.views import ChartView
 from tui.widgets.chart import MemoryChart
-
-from bench.common import REPO
 
 MiB = 1 << 20
 SIZES = ((158, 17), (158, 30))

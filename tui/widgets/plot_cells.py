@@ -43,7 +43,7 @@ def matrix_lines(matrix: Any, width: int, height: int, base: Style | None = None
     cols = min(matrix.cols, width)
     for row in range(matrix.rows - 1, matrix.rows - 1 - rows, -1):
         markers = matrix.marker[row]
-        colours = list(zip(matrix.fullground[row], matrix.style[row], matrix.background[row], strict=False))
+        colours = list(zip(matrix.fullground[row], matrix.style[row], matrix.background[row]))
         segments: list[Segment] = []
         start = 0
         while start < cols:
