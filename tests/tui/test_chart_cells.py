@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 import pytest
@@ -101,3 +102,38 @@ def test_one_per_column_keeps_the_last_marker_of_each_column_in_order():
                                                           (10.0, "restart"))]
     # 10 columns over 0..10 s: 0.0 and 0.4 share column 0, 9.9 and 10.0 share column 9
     assert [m.t_s for m in one_per_column(markers, (0.0, 10.0), 10)] == [0.4, 5.0, 10.0]
+
+
+def test_a_resized_chart_shows_what_plotexts_ansi_path_shows():
+    """Drawn at 120 columns, shown at 90: the markers are thinned again for 90, and the strips equal the old path's
+    (every marker, PlotextPlot.render → render_lines) for the same drawing."""
+    asyncio.run(_resized_chart())
+
+
+async def _resized_chart():
+    from textual.app import App, ComposeResult
+    from textual.strip import Strip
+    from textual_plotext import PlotextPlot
+
+    class ChartApp(App):
+        def compose(self) -> ComposeResult:
+            yield MemoryChart(id="chart")
+
+    app = ChartApp()
+    view = churn_view()
+    async with app.run_test(size=(120, 20)) as pilot:
+        chart = app.query_one(MemoryChart)
+        await pilot.pause()
+        chart.draw(view)
+        await pilot.resize_terminal(90, 16)
+        await pilot.pause()
+        width, height = chart.size
+        assert (width, height) == (90, 16) and chart._drawn_width == 120
+        got = [chart.render_line(y) for y in range(height)]
+        assert chart._vlines_width == 90
+        chart._plot_view(view, 120, None)  # the same drawing with every marker
+        console = app.console
+        options = console.options.update(width=width, height=height, no_wrap=True, overflow="crop")
+        lines = console.render_lines(PlotextPlot.render(chart), options, pad=True, new_lines=False)
+        expected = [Strip(line, width).apply_style(chart.rich_style) for line in lines]
+        assert [list(strip) for strip in got] == [list(strip) for strip in expected]
