@@ -97,13 +97,18 @@ class MadviseLabApp(WorkloadActions, App[int]):
         with Container(id="panels"):
             for name in self.names:
                 yield WorkloadPanel(name, id=f"panel-{name}")
-        chart = MemoryChart(id="chart")
-        chart.border_title = "chart"
-        yield chart
-        heap_map = HeapMapView(id="heapmap")
-        heap_map.border_title = "heap map"
-        yield heap_map
-        yield TracePane(self.names, max_lines=self.trace_lines, id="trace")
+        # chart and trace each in a box of their own size: Textual repaints every widget whose clip (its parent's
+        # region) overlaps a frame's changes, and a child of the screen always does — a panel's new figure would
+        # repaint the chart and the whole trace pane too
+        with Container(id="view-box"):
+            chart = MemoryChart(id="chart")
+            chart.border_title = "chart"
+            yield chart
+            heap_map = HeapMapView(id="heapmap")
+            heap_map.border_title = "heap map"
+            yield heap_map
+        with Container(id="trace-box"):
+            yield TracePane(self.names, max_lines=self.trace_lines, id="trace")
         yield BoundedFooter()
 
     def on_mount(self) -> None:
@@ -196,9 +201,15 @@ class MadviseLabApp(WorkloadActions, App[int]):
             self._held_trace.extend(lines)
             return
         with self.batch_update():
-            if lines:
-                self.query_one(TracePane).write_trace(lines)
             self.refresh_view()
+        if lines:
+            # in a frame of its own: Textual repaints the widgets inside the box around a frame's changes, and
+            # panels (top) with the trace (bottom) in one frame would repaint the chart between them too
+            self.call_after_refresh(self._write_trace, lines, self._epoch)
+
+    def _write_trace(self, lines: list[TraceLine], epoch: int) -> None:
+        if epoch == self._epoch and not self._stopped:  # not lines of a history the source has since rebuilt
+            self.query_one(TracePane).write_trace(lines)
 
     def refresh_view(self) -> None:
         """Panels whose visible state changed, the header, and the chart (or the heap map) when due."""
