@@ -334,8 +334,20 @@ class _Refused(str):
     """A stdin line refused before decoding; the text says why."""
 
 
+_pending: list[str] = []  # lines said since the last _flush
+
+
 def _write_stdout(line: str) -> None:
-    sys.stdout.write(line + "\n")
+    """Held until the main loop's once-a-tick _flush, so a churn step's messages reach the dashboard's reader in one
+    write (one wake-up of its thread), not one each (stdout may be unbuffered: PYTHONUNBUFFERED, -u)."""
+    _pending.append(line + "\n")
+
+
+def _flush() -> None:
+    if _pending:
+        text = "".join(_pending)
+        _pending.clear()
+        sys.stdout.write(text)
     sys.stdout.flush()
 
 
@@ -393,6 +405,7 @@ def run(opts: dict[str, Any]) -> int:
             rt: Any = NativeRuntime(opts, write, clock=clock)
         except AllocatorError as exc:  # one line the panel shows, never a traceback
             write(protocol.encode("error", clock(), message=str(exc)))
+            _flush()
             return 1
     else:
         rt = Runtime(opts, write, clock=clock)
@@ -413,6 +426,7 @@ def run(opts: dict[str, Any]) -> int:
                 rt.exit_reason = "parent died"
                 break
             wait_s = min(max(rt.next_due_s() - (time.monotonic() - t0), 0.0), 0.1)
+            _flush()  # what this tick and the commands before it said, in one write
             try:
                 item = lines.get(timeout=wait_s)
             except queue.Empty:
@@ -438,7 +452,7 @@ def run(opts: dict[str, Any]) -> int:
         pass  # the dashboard is gone; nobody is left to tell
     finally:
         try:
-            sys.stdout.flush()
+            _flush()
         except BrokenPipeError:
             pass
     return 0

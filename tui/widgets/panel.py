@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from textual.geometry import Region, Size
@@ -159,14 +160,21 @@ class WorkloadPanel(Widget, can_focus=True):
         if width <= 0:
             return
         lines = self._line_parts(view)
+        base: Style | None = None  # the widget's own style (background) under each segment's colour
         for y, parts in enumerate(lines):
             key = (width, tuple(parts))
             if key == self._keys[y]:
                 continue
             self._keys[y] = key
-            segments = [Segment(text, style) for text, style in parts]
-            # the widget's own style (background) under each segment's colour
-            self._strips[y] = Strip(segments).crop_extend(0, width, None).apply_style(self.rich_style)
+            if base is None:
+                base = self.rich_style  # walks the DOM: once a rebuild, not once a line
+            segments = [Segment(text, base + style) for text, style in parts]
+            cells = sum(cell_len(text) for text, _ in parts)
+            if cells < width:
+                segments.append(Segment(" " * (width - cells), base))
+                self._strips[y] = Strip(segments, width)
+            else:
+                self._strips[y] = Strip(segments, cells).crop(0, width)
             self.refresh(Region(0, y, width, 1))
 
     def _line_parts(self, view: PanelView) -> list[list[tuple[str, Style]]]:

@@ -337,9 +337,12 @@ class Sampler:
         due = watched.stale or rss_pages != watched.rss_pages or not rss_pages
         cpu_ns = None
         max_age_s = self._rollup_max_age_s if watched.max_age_s is None else watched.max_age_s
+        # ages as they will be at the next tick: a walk that would be over age by then is made now, so what is shown
+        # is never older than the max age (not max age + a tick)
+        age_s = now - watched.rollup_at + self.interval_s
         last = watched.memory
         if due and rss_pages and watched.no_lazyfree and last is not None and last.lazyfree_bytes == 0 \
-                and now - watched.rollup_at < max_age_s:
+                and age_s <= max_age_s:
             # nothing can be lazily freed: the counters say all that a page walk would
             anon_pages = parse_statm_anon_pages(statm) or 0
             watched.stale = False
@@ -348,7 +351,8 @@ class Sampler:
                                                  anon_bytes=max(0, anon_pages) * PAGE_BYTES)
             self._statm_only += 1
             return watched.memory
-        if due and rss_pages and last is not None and now - watched.rollup_at < max_age_s:
+        # a change may wait for the budget at most the sampler's floor (1 s), even for a pid with a rarer safety read
+        if due and rss_pages and last is not None and age_s <= min(max_age_s, self._rollup_max_age_s):
             with self._lock:
                 affordable = self._affordable(now)
             if not affordable:
@@ -361,7 +365,7 @@ class Sampler:
                                                      anon_bytes=max(0, anon_pages) * PAGE_BYTES)
                 self._deferred += 1
                 return watched.memory
-        if not due and now - watched.rollup_at >= max_age_s:
+        if not due and age_s > max_age_s:
             cpu_ns = read_cpu_ns(watched.cpu_clock) if self._skip_idle else None
             if cpu_ns is not None and cpu_ns == watched.rollup_cpu_ns:
                 # it has not run since the last rollup: nothing but RSS (statm) can have moved
@@ -370,7 +374,7 @@ class Sampler:
             else:
                 due = True
         if due:
-            paid = now - watched.rollup_at < max_age_s  # the floor's own walks are not paid from the bucket
+            paid = age_s <= max_age_s  # the floor's own walks are not paid from the bucket
             watched.stale = False
             watched.rss_pages = rss_pages
             watched.rollup_at = now
