@@ -16,7 +16,7 @@ from pathlib import Path
 from bench.common import Result
 
 BENCHMARKS = {
-    1: ("bench.dashboard_cpu", "dashboard CPU vs glances/htop"),
+    1: ("bench.dashboard_cpu", "dashboard CPU vs glances/htop, default config, median of 3"),
     2: ("bench.sampling", "sampling cost, 1 GiB in 4 KiB pages"),
     3: ("bench.first_touch", "first-touch throughput vs ctypes.memset"),
     4: ("bench.reuse", "reuse after MADV_FREE vs MADV_DONTNEED"),
