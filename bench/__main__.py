@@ -29,6 +29,8 @@ BENCHMARKS = {
     11: ("bench.churn:run_churn", "churn: two churning workloads vs glances"),
     12: ("bench.churn:run_count", "churning workloads 1-16: CPU and release -> screen"),
     13: ("bench.churn:run_startup", "start-up to the first frame with kernel figures"),
+    14: ("bench.trace_flood", "trace flood: real Go gctrace at ~2,000 lines/s -> screen, RSS, CPU"),
+    15: ("bench.big_process", "big process: attach to 8 GiB in 4 KiB pages, cost per GiB, LazyFree age"),
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 
