@@ -218,7 +218,7 @@ def run() -> Result:
         floor_after = rollup_floor(child.pid)
     finally:
         child.close()
-    floor_pct = floor["rollup_ms"] / 10  # one walk a second: ms per second / 10 = % of a core
+    floor_pct = floor["rollup_cpu_ms"] / 10  # one walk a second: CPU ms per second / 10 = % of a core
     f: dict[str, object] = {"rss_gib": rss_gib, "floor": floor, "floor_after": floor_after,
                             "floor_1hz_core_pct": floor_pct, "floor_1hz_pct_per_gib": floor_pct / rss_gib,
                             "in_process": inside, "tmux": tmux}
