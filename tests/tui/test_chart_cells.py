@@ -137,3 +137,4 @@ async def _resized_chart():
         lines = console.render_lines(PlotextPlot.render(chart), options, pad=True, new_lines=False)
         expected = [Strip(line, width).apply_style(chart.rich_style) for line in lines]
         assert [list(strip) for strip in got] == [list(strip) for strip in expected]
+

@@ -54,3 +54,15 @@ def test_status_and_footer_texts():
     footer = "".join(text for text, _ in footer_text(alive))
     assert "footprint 17.0 MiB" in footer and "GC 4" in footer
     assert mib(None) == "—"
+
+
+def test_a_panel_counts_cells_as_rich_does():
+    """The panel's fast width (ASCII, sparkline blocks) agrees with rich's cell_len, wide characters included."""
+    from rich.cells import cell_len
+
+    from tui.widgets.panel import SPARK_CHARS, cell_width, spark
+
+    texts = ["pid 123", spark((1.0, 5.0, 0.0, 9.0), 8, 9.0), SPARK_CHARS, "✖ exited: 内存不足", "● running",
+             "madvise MADV_FREE", "🧠 heap", "footprint 17.7 MiB (RSS−LazyFree)", ""]
+    for text in texts:
+        assert cell_width(text) == cell_len(text), text

@@ -148,6 +148,9 @@ def chart_signature(name: str, series: Series, rows: int = 0) -> tuple[object, .
     return name, figures, len(markers), last_marker, series.version
 
 
+MAX_PACE_S = 10.0  # the longest the chart waits between two builds while its figures move
+
+
 class ChartPacer:
     """When the chart is rebuilt: on a visible change, at most every `interval_s` (longer while a build costs more
     than `budget` of a core at that pace), and for a moving time axis alone only every `steady_s`."""
@@ -163,7 +166,9 @@ class ChartPacer:
             return None
         if self.version is not None and signature[:-1] == self.version[:-1] and now_s - self.drawn_s < self.steady_s:
             return None  # only the time axis moved: wait, the plotext rebuild is the costliest thing we draw
-        return max(0.0, self.drawn_s + max(self.interval_s, build_s / self.budget) - now_s)
+        # one slow build (the first, a busy machine) must not leave the chart stale for long: at most MAX_PACE_S
+        pace_s = min(max(self.interval_s, build_s / self.budget), max(self.interval_s, MAX_PACE_S))
+        return max(0.0, self.drawn_s + pace_s - now_s)
 
     def drawn(self, signature: tuple[object, ...], now_s: float) -> None:
         self.version, self.drawn_s = signature, now_s

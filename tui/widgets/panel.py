@@ -15,6 +15,13 @@ from tui.widgets.format import mib
 from tui.widgets.palette import FIGURE_RGB, hex_color
 
 SPARK_CHARS = " ▁▂▃▄▅▆▇█"
+_SPARK_SET = frozenset(SPARK_CHARS)
+
+
+def cell_width(text: str) -> int:
+    """Terminal cells of `text`: ASCII and sparkline blocks are one a character (rich's cell_len walks each
+    non-ASCII character in Python: a third of a panel rebuild); anything else asks rich."""
+    return len(text) if text.isascii() or _SPARK_SET.issuperset(text) else cell_len(text)
 
 # (figure key, label a newcomer can read); the order is the order on screen
 ROWS: tuple[tuple[str, str], ...] = (
@@ -169,7 +176,7 @@ class WorkloadPanel(Widget, can_focus=True):
             if base is None:
                 base = self.rich_style  # walks the DOM: once a rebuild, not once a line
             segments = [Segment(text, base + style) for text, style in parts]
-            cells = sum(cell_len(text) for text, _ in parts)
+            cells = sum(cell_width(text) for text, _ in parts)
             if cells < width:
                 segments.append(Segment(" " * (width - cells), base))
                 self._strips[y] = Strip(segments, width)
