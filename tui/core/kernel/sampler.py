@@ -25,7 +25,7 @@ ROLLUP_MAX_AGE_S = 1.0
 # Page walks out of that floor (statm moved, a release announced) spend from one bucket for all pids, refilled at
 # this share of a core: a lone release is read at once (the bucket is full), a churning workload's LazyFree is as
 # fresh as the budget pays for (and never older than the floor), so the cost does not follow how busy it is.
-ROLLUP_BUDGET = 0.004
+ROLLUP_BUDGET = 0.002
 ROLLUP_BURST_S = 0.05  # the bucket holds this many seconds of page walks (a burst of lone releases read at once)
 _ROLLUP_FIELDS = re.compile(rb"^(Rss|Anonymous|LazyFree|AnonHugePages|Swap):\s+(\d+) kB", re.M)
 
