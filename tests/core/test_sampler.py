@@ -257,7 +257,7 @@ def test_under_churn_the_page_walk_budget_defers_walks_but_rss_stays_the_kernels
     sampler.tick()  # RSS moved: a walk, which puts the bucket in debt
     assert sampler.stats().rollup_reads == 2
     child.do("free")
-    sampler.invalidate(child.proc.pid)  # in debt: no out-of-turn read, no wake-up
+    assert sampler.invalidate(child.proc.pid) is False, "in debt: no out-of-turn read, no wake-up"
     child.do("dontneed")  # RSS moves too
     sampler.tick()
     ours, direct = collect.items[-1][2], read_smaps_rollup(child.proc.pid)
@@ -278,6 +278,7 @@ def test_under_churn_the_page_walk_budget_defers_walks_but_rss_stays_the_kernels
     # a walk paid from the bucket: once enough time has refilled it (cost / budget), a change walks again
     child.do("dontneed")
     clock.now_s += 0.5
+    assert sampler.invalidate(child.proc.pid) is True, "out of debt: read now"
     sampler.tick()
     assert sampler.stats().rollup_reads == 4
     ours, direct = collect.items[-1][2], read_smaps_rollup(child.proc.pid)

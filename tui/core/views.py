@@ -153,7 +153,8 @@ MAX_PACE_S = 10.0  # the longest the chart waits between two builds while its fi
 
 class ChartPacer:
     """When the chart is rebuilt: on a visible change, at most every `interval_s` (longer while a build costs more
-    than `budget` of a core at that pace), and for a moving time axis alone only every `steady_s`."""
+    than `budget` of a core at that pace), and for a moving time axis alone only every `steady_s` (or as long as
+    the budget says); never more than MAX_PACE_S apart while anything moves."""
 
     def __init__(self, interval_s: float, budget: float, steady_s: float) -> None:
         self.interval_s, self.budget, self.steady_s = interval_s, budget, steady_s
@@ -164,8 +165,9 @@ class ChartPacer:
         """Seconds until the chart should be rebuilt for `signature`, or None when it shows that already."""
         if signature == self.version:
             return None
-        if self.version is not None and signature[:-1] == self.version[:-1] and now_s - self.drawn_s < self.steady_s:
-            return None  # only the time axis moved: wait, the plotext rebuild is the costliest thing we draw
+        if self.version is not None and signature[:-1] == self.version[:-1] \
+                and now_s - self.drawn_s < min(max(self.steady_s, build_s / self.budget), MAX_PACE_S):
+            return None  # only the time axis moved: wait (as long as the budget says), plotext's rebuild is our costliest
         # one slow build (the first, a busy machine) must not leave the chart stale for long: at most MAX_PACE_S
         pace_s = min(max(self.interval_s, build_s / self.budget), max(self.interval_s, MAX_PACE_S))
         return max(0.0, self.drawn_s + pace_s - now_s)

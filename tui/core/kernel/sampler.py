@@ -81,7 +81,7 @@ class _Watched:
     """One pid's kept file descriptors and last figures."""
 
     __slots__ = ("pid", "statm_fd", "rollup_fd", "cpu_clock", "rss_pages", "memory", "rollup_at", "rollup_cpu_ns",
-                 "stale", "max_age_s", "sampled_at", "no_lazyfree", "urgent_at")
+                 "stale", "max_age_s", "sampled_at", "no_lazyfree", "urgent_at", "walk_s")
 
     def __init__(self, pid: int, max_age_s: float | None = None) -> None:
         self.pid = pid
@@ -101,6 +101,7 @@ class _Watched:
         self.sampled_at = -1e9
         self.urgent_at = -1e9  # the last read out of turn (an invalidation)
         self.no_lazyfree = False  # told: this process releases nothing with MADV_FREE (set_no_lazyfree)
+        self.walk_s = 0.0  # how long its last page walk took (an 8 GiB process: ~50 ms)
 
     def close(self) -> None:
         for fd in (self.statm_fd, self.rollup_fd):
@@ -222,19 +223,25 @@ class Sampler:
             if watched is not None:
                 watched.no_lazyfree = no_lazyfree
 
-    def invalidate(self, pid: int) -> None:
+    def invalidate(self, pid: int) -> bool:
         """The pid's memory just changed (release, alloc, ...): read its rollup now if the budget pays for it,
-        else at the first tick it does (or the floor); waking the thread for a read it cannot make costs a core."""
+        else at the first tick it does (or the floor); waking the thread for a read it cannot make costs a core.
+
+        True when the read comes now or at the next tick; False when it waits for the budget (a churn).
+        """
         with self._lock:
             watched = self._watched.get(pid)
             if watched is None:
-                return
+                return False
             watched.stale = True
             now = self._clock()
-            if now - watched.urgent_at < self.interval_s or not self._affordable(now):
-                return
+            if not self._affordable(now):
+                return False
+            if now - watched.urgent_at < self.interval_s:
+                return True  # read out of turn a moment ago: the next tick reads it
             self._urgent.add(pid)
         self._wake.set()
+        return True
 
     def _affordable(self, now: float) -> bool:
         """Whether the bucket is out of debt (called under the lock): a walk spends what it cost, and the debt is
@@ -337,9 +344,9 @@ class Sampler:
         due = watched.stale or rss_pages != watched.rss_pages or not rss_pages
         cpu_ns = None
         max_age_s = self._rollup_max_age_s if watched.max_age_s is None else watched.max_age_s
-        # ages as they will be at the next tick: a walk that would be over age by then is made now, so what is shown
-        # is never older than the max age (not max age + a tick)
-        age_s = now - watched.rollup_at + self.interval_s
+        # ages as they will be at the next tick's end: a walk that would be over age by then is made now, so what is
+        # shown is never older than the max age (not max age + a tick + the walk)
+        age_s = now - watched.rollup_at + self.interval_s + watched.walk_s
         last = watched.memory
         if due and rss_pages and watched.no_lazyfree and last is not None and last.lazyfree_bytes == 0 \
                 and age_s <= max_age_s:
@@ -386,7 +393,7 @@ class Sampler:
             except OSError:
                 watched.memory = None
             finally:
-                cost_s = time.perf_counter() - started
+                cost_s = watched.walk_s = time.perf_counter() - started
                 self._rollup_reads += 1
                 self._rollup_s += cost_s
                 if paid:

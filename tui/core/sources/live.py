@@ -205,10 +205,10 @@ class Lab:
             urgent = kind in URGENT_MESSAGES
             if kind == "event" and data.get("event") in INVALIDATING_EVENTS:
                 pid = self._sampled_pid.get(message.name)
-                if pid is not None:
-                    self._sampler.invalidate(pid)
-                    # the kernel read it triggers follows in a millisecond and is urgent itself (it moved): the frame
-                    # waits for that, not for the announcement, so one release is one frame with its figures
+                # the kernel read it triggers follows within a tick and is urgent itself (it moved): the frame waits
+                # for that, not for the announcement, so one release is one frame with its figures; in a churn the
+                # read waits for the page-walk budget, and the announcement (its heap figures) is shown at once
+                if pid is not None and self._sampler.invalidate(pid):
                     urgent = False
             wake = True
             if kind == "stats":
