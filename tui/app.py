@@ -33,8 +33,8 @@ CHART_INTERVAL_S = 1.0
 # plotext rebuilds its whole canvas (20-50 ms for 160 columns): while the figures keep moving (churn) the chart
 # redraws no more often than keeps its builds under this share of a core (0.3 %: every ~8 s under churn)
 CHART_BUDGET = 0.003
-# with steady figures the chart only needs to extend its time axis now and then
-CHART_STEADY_S = 5.0
+# with steady figures the chart only needs to extend its time axis now and then (a rebuild is ~25 ms)
+CHART_STEADY_S = 10.0
 # without notifications (timeline steps, elapsed time) the app still polls this often
 FALLBACK_POLL_S = 1.0
 # urgent items (a release, a status) are shown at once, but at most this often: a churning workload announces a

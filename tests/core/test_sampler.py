@@ -284,3 +284,32 @@ def test_under_churn_the_page_walk_budget_defers_walks_but_rss_stays_the_kernels
     ours, direct = collect.items[-1][2], read_smaps_rollup(child.proc.pid)
     assert ours.lazyfree_bytes == direct.lazyfree_bytes == 0
     sampler.stop()
+
+
+def test_an_announced_process_growing_needs_no_page_walk_but_a_drop_or_an_announcement_does(child):
+    """announced=True (our Python workloads announce every MADV_FREE and re-touch): RSS growing is read from statm
+    alone, and it is the kernel's figure; RSS dropping by more than a MiB (reclaim?) or an invalidate walks."""
+    collect = Collect()
+    sampler = Sampler(0.05, collect, rollup_max_age_s=60.0)
+    sampler.add(child.proc.pid, announced=True)
+    sampler.tick()
+    walks = sampler.stats().rollup_reads
+    child.do("touch")
+    sampler.tick()
+    ours, direct = collect.items[-1][2], read_smaps_rollup(child.proc.pid)
+    assert sampler.stats().rollup_reads == walks, "growing: statm alone"
+    assert abs(ours.rss_bytes - direct.rss_bytes) <= 0.02 * direct.rss_bytes + MiB
+    assert abs(ours.anon_bytes - direct.anon_bytes) <= 0.02 * direct.anon_bytes + MiB
+    child.do("free")
+    sampler.invalidate(child.proc.pid)  # announced: the release walks
+    sampler.tick()
+    ours, direct = collect.items[-1][2], read_smaps_rollup(child.proc.pid)
+    assert sampler.stats().rollup_reads == walks + 1
+    assert direct.lazyfree_bytes >= 120 * MiB
+    assert abs(ours.lazyfree_bytes - direct.lazyfree_bytes) <= 0.02 * direct.lazyfree_bytes
+    child.do("dontneed")  # not announced here: RSS drops by 128 MiB, which may be reclaim: walk
+    sampler.tick()
+    ours, direct = collect.items[-1][2], read_smaps_rollup(child.proc.pid)
+    assert sampler.stats().rollup_reads == walks + 2
+    assert ours.lazyfree_bytes == direct.lazyfree_bytes == 0
+    sampler.stop()

@@ -76,15 +76,17 @@ def read_smaps_rollup(pid: int) -> KernelMemory | None:
 
 
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+RECLAIM_PAGES = (1 << 20) // PAGE_BYTES  # RSS dropping by more than a MiB unannounced may be reclaim of LazyFree
 
 class _Watched:
     """One pid's kept file descriptors and last figures."""
 
     __slots__ = ("pid", "statm_fd", "rollup_fd", "cpu_clock", "rss_pages", "memory", "rollup_at", "rollup_cpu_ns",
-                 "stale", "max_age_s", "sampled_at", "no_lazyfree", "urgent_at", "walk_s")
+                 "stale", "max_age_s", "sampled_at", "no_lazyfree", "urgent_at", "walk_s", "announced")
 
-    def __init__(self, pid: int, max_age_s: float | None = None) -> None:
+    def __init__(self, pid: int, max_age_s: float | None = None, announced: bool = False) -> None:
         self.pid = pid
+        self.announced = announced  # every MADV_FREE and re-touch of it is announced (invalidate)
         self.max_age_s = max_age_s  # None: the sampler's own rollup_max_age_s
         self.statm_fd = os.open(f"/proc/{pid}/statm", os.O_RDONLY)
         try:
@@ -153,7 +155,7 @@ class SamplerStats:
     statm_s: float
     rollup_s: float
     samples: int
-    statm_only: int = 0  # changes answered by statm alone (no LazyFree possible)
+    statm_only: int = 0  # changes answered by statm alone (no LazyFree possible, or an announced process)
     rollups_deferred: int = 0  # changes answered by statm with the last LazyFree (the page-walk budget was spent)
 
 
@@ -189,17 +191,19 @@ class Sampler:
     def set_epoch(self, t0: float) -> None:
         """Time samples from `t0` (the source's start), so samples and messages share one time axis."""
         self._t0 = t0
-    def add(self, pid: int, rollup_max_age_s: float | None = None) -> bool:
+    def add(self, pid: int, rollup_max_age_s: float | None = None, announced: bool = False) -> bool:
         """Start sampling `pid`; False when it is already gone.
 
         `rollup_max_age_s` overrides the periodic rollup's age for this pid: a workload that announces each
-        release (and the Lab invalidates on it) needs the safety read less often.
+        release (and the Lab invalidates on it) needs the safety read less often. `announced`: it does (our
+        Python workloads), so RSS growing or shrinking a little needs no page walk (LazyFree only moves with what it
+        announces, or with reclaim, which drops RSS by more).
         """
         with self._lock:
             if pid in self._watched:
                 return True
             try:
-                self._watched[pid] = _Watched(pid, rollup_max_age_s)
+                self._watched[pid] = _Watched(pid, rollup_max_age_s, announced)
             except OSError:
                 return False
         self.invalidate(pid)
@@ -348,9 +352,12 @@ class Sampler:
         # shown is never older than the max age (not max age + a tick + the walk)
         age_s = now - watched.rollup_at + self.interval_s + watched.walk_s
         last = watched.memory
-        if due and rss_pages and watched.no_lazyfree and last is not None and last.lazyfree_bytes == 0 \
-                and age_s <= max_age_s:
-            # nothing can be lazily freed: the counters say all that a page walk would
+        no_lazyfree = watched.no_lazyfree and last is not None and last.lazyfree_bytes == 0
+        # an announced process's LazyFree moves only with what it announces, or with reclaim (RSS drops by more)
+        told = (watched.announced and not watched.stale and watched.rss_pages is not None and rss_pages is not None
+                and watched.rss_pages - rss_pages <= RECLAIM_PAGES)
+        if due and rss_pages and (no_lazyfree or told) and last is not None and age_s <= max_age_s:
+            # the counters say all that a page walk would (LazyFree as it was)
             anon_pages = parse_statm_anon_pages(statm) or 0
             watched.stale = False
             watched.rss_pages = rss_pages

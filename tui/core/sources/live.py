@@ -236,7 +236,7 @@ class Lab:
         self._sampled_pid[name] = pid
         self._pid_names[pid] = name
         announced = self._supervisor.config(name).kind == "python"
-        self._sampler.add(pid, ANNOUNCED_ROLLUP_MAX_AGE_S if announced else None)
+        self._sampler.add(pid, ANNOUNCED_ROLLUP_MAX_AGE_S if announced else None, announced=announced)
         self._sampler.set_no_lazyfree(pid, self._statuses[name].madvise in NO_LAZYFREE_MODES)
 
     # --- the caller's thread ---
