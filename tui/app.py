@@ -208,8 +208,9 @@ class MadviseLabApp(WorkloadActions, App[int]):
             self.call_after_refresh(self._write_trace, lines, self._epoch)
 
     def _write_trace(self, lines: list[TraceLine], epoch: int) -> None:
-        if epoch == self._epoch and not self._stopped:  # not lines of a history the source has since rebuilt
-            self.query_one(TracePane).write_trace(lines)
+        panes = self.query(TracePane)  # none while the screen is torn down
+        if epoch == self._epoch and not self._stopped and panes:  # not lines of a history since rebuilt
+            panes.first().write_trace(lines)
 
     def refresh_view(self) -> None:
         """Panels whose visible state changed, the header, and the chart (or the heap map) when due."""
@@ -221,7 +222,10 @@ class MadviseLabApp(WorkloadActions, App[int]):
             self.refresh_heapmap()
 
     def _refresh_panel(self, name: str) -> None:
-        panel = self.query_one(f"#panel-{name}", WorkloadPanel)
+        panels = self.query(f"#panel-{name}")
+        if not panels:
+            return  # the screen is being torn down (a timer or a resize can still come)
+        panel = panels.first(WorkloadPanel)
         series = self.lab.series(name)
         status = self.lab.status(name)
         key = (id(series), panel_state(series), status, panel.size.width)
@@ -236,8 +240,11 @@ class MadviseLabApp(WorkloadActions, App[int]):
             self._mem_read_s = now_s
             self._mem_available_bytes = self._mem_available()
         # tenths of a second would repaint the header on every poll: whole seconds are enough
-        self.query_one(LabHeader).show(header_text(self.system_info, self._mem_available_bytes, int(self.lab.t_s()),
-                                                   self.view_paused, self.lab.upcoming(2)))
+        headers = self.query(LabHeader)
+        if not headers:
+            return
+        headers.first().show(header_text(self.system_info, self._mem_available_bytes, int(self.lab.t_s()),
+                                         self.view_paused, self.lab.upcoming(2)))
 
     # ── chart ────────────────────────────────────────────────────────────────
     def _schedule_chart(self) -> None:
