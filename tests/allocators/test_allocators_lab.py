@@ -128,10 +128,11 @@ def test_an_idle_jemalloc_without_background_thread_releases_nothing_and_says_so
               what="the idle finding")
     direct = read_smaps_rollup(run.lab.status("idle").pid)
     assert direct.rss_bytes >= DROPPED_BYTES * 0.8 and run.allocator("idle")["dirty"] >= DROPPED_BYTES * 0.8
-    # jemalloc decays only on allocator activity: the pattern's own mallocs and frees may tick it (a few MiB, as
-    # seen under load), but once idle nothing is released, ever (until someone mallocs)
+    # jemalloc decays only on allocator activity: the interpreter's own mallocs (they go to jemalloc too) tick it
+    # now and then and release a MiB or two (1 run in 3 here), but the dropped memory stays: of it, nothing goes
     drop_t = run.events("idle", "free")[-1]["t"]
-    assert not [e for e in run.events("idle", "release") if e["t"] > drop_t + 0.5]
+    later = [e for e in run.events("idle", "release") if e["t"] > drop_t + 0.5]
+    assert sum(e["released_bytes"] for e in later) < DROPPED_BYTES * 0.1, later
     line = next(l for l in run.texts("idle") if l.startswith("jemalloc: idle"))
     assert "without background_thread" in line and "MiB dirty" in line
 
