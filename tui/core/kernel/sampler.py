@@ -334,6 +334,16 @@ class Sampler:
                 self._samples += 1
                 self._callback(pid, t_s, memory)
 
+    @staticmethod
+    def _from_statm(watched: _Watched, last: KernelMemory, statm: bytes, rss_pages: int, stale: bool) -> KernelMemory:
+        """The last walk's figures with RSS and Anonymous from statm (resident − shared), no page walk."""
+        anon_pages = parse_statm_anon_pages(statm) or 0
+        watched.stale = stale
+        watched.rss_pages = rss_pages
+        watched.memory = dataclasses.replace(last, rss_bytes=rss_pages * PAGE_BYTES,
+                                             anon_bytes=max(0, anon_pages) * PAGE_BYTES)
+        return watched.memory
+
     def _read(self, watched: _Watched) -> KernelMemory | None:
         started = time.perf_counter()
         try:
@@ -352,33 +362,25 @@ class Sampler:
         # shown is never older than the max age (not max age + a tick + the walk)
         age_s = now - watched.rollup_at + self.interval_s + watched.walk_s
         last = watched.memory
-        no_lazyfree = watched.no_lazyfree and last is not None and last.lazyfree_bytes == 0
-        # an announced process's LazyFree moves only with what it announces, or with reclaim (RSS drops by more)
-        told = (watched.announced and not watched.stale and watched.rss_pages is not None and rss_pages is not None
-                and watched.rss_pages - rss_pages <= RECLAIM_PAGES)
-        if due and rss_pages and (no_lazyfree or told) and last is not None and age_s <= max_age_s:
-            # the counters say all that a page walk would (LazyFree as it was)
-            anon_pages = parse_statm_anon_pages(statm) or 0
-            watched.stale = False
-            watched.rss_pages = rss_pages
-            watched.memory = dataclasses.replace(last, rss_bytes=rss_pages * PAGE_BYTES,
-                                                 anon_bytes=max(0, anon_pages) * PAGE_BYTES)
-            self._statm_only += 1
-            return watched.memory
-        # a change may wait for the budget at most the sampler's floor (1 s), even for a pid with a rarer safety read
-        if due and rss_pages and last is not None and age_s <= min(max_age_s, self._rollup_max_age_s):
-            with self._lock:
-                affordable = self._affordable(now)
-            if not affordable:
-                # the budget is spent (churn): RSS from statm now, LazyFree from the last walk (younger than the
-                # floor); stale, so the first tick the budget pays for walks again
-                anon_pages = parse_statm_anon_pages(statm) or 0
-                watched.stale = True
-                watched.rss_pages = rss_pages
-                watched.memory = dataclasses.replace(last, rss_bytes=rss_pages * PAGE_BYTES,
-                                                     anon_bytes=max(0, anon_pages) * PAGE_BYTES)
-                self._deferred += 1
-                return watched.memory
+        if due and rss_pages and last is not None:
+            no_lazyfree = watched.no_lazyfree and last.lazyfree_bytes == 0
+            # an announced process's LazyFree moves only with what it announces, or with reclaim (RSS drops by more)
+            told = (watched.announced and not watched.stale and watched.rss_pages is not None
+                    and watched.rss_pages - rss_pages <= RECLAIM_PAGES)
+            if (no_lazyfree or told) and age_s <= max_age_s:
+                # the counters say all that a page walk would (LazyFree as it was)
+                self._statm_only += 1
+                return self._from_statm(watched, last, statm, rss_pages, stale=False)
+            # a change may wait for the budget at most the sampler's floor (1 s), even for a pid with a rarer
+            # safety read
+            if age_s <= min(max_age_s, self._rollup_max_age_s):
+                with self._lock:
+                    affordable = self._affordable(now)
+                if not affordable:
+                    # the budget is spent (churn): RSS from statm now, LazyFree from the last walk (younger than the
+                    # floor); stale, so the first tick the budget pays for walks again
+                    self._deferred += 1
+                    return self._from_statm(watched, last, statm, rss_pages, stale=True)
         if not due and age_s > max_age_s:
             cpu_ns = read_cpu_ns(watched.cpu_clock) if self._skip_idle else None
             if cpu_ns is not None and cpu_ns == watched.rollup_cpu_ns:
