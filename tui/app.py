@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -17,8 +16,9 @@ from tui.core.kernel.system import SystemInfo, read_mem_available_bytes
 from tui.core.model import LabUpdate, TraceLine
 from tui.core.sources.base import Source
 from tui.core.units import MiB
-from tui.core.views import ChartPacer, TraceCoalescer, chart_signature, chart_view, panel_state, panel_view
-from tui.messages import LabChanged
+from tui.core.views import (CHART_INTERVAL_S, ChartPacer, TraceCoalescer, chart_signature, chart_view, panel_state,
+                             panel_view)
+from tui.messages import LabChanged, PendingOnce
 from tui.widgets.footer import BoundedFooter
 from tui.widgets.chart import MemoryChart
 from tui.widgets.header import LabHeader, header_text
@@ -28,13 +28,6 @@ from tui.widgets.trace import TracePane
 from tui.keys import KEY_BINDINGS, WorkloadActions
 from tui.terminal import quit_on_signals
 
-# the chart is the costliest widget (plotext rebuilds its whole canvas): at most this often
-CHART_INTERVAL_S = 1.0
-# plotext rebuilds its whole canvas (20-50 ms for 160 columns): while the figures keep moving (churn) the chart
-# redraws no more often than keeps its builds under this share of a core (0.3 %: every ~8 s under churn)
-CHART_BUDGET = 0.003
-# with steady figures the chart only needs to extend its time axis now and then (a rebuild is ~25 ms)
-CHART_STEADY_S = 10.0
 # without notifications (timeline steps, elapsed time) the app still polls this often
 FALLBACK_POLL_S = 1.0
 # urgent items (a release, a status) are shown at once, but at most this often: a churning workload announces a
@@ -72,14 +65,13 @@ class MadviseLabApp(WorkloadActions, App[int]):
         self._start_lab = start_lab
         self.names: tuple[str, ...] = tuple(lab.names)
         self._shown_versions: dict[str, object] = {}
-        self.chart_pacer = ChartPacer(chart_interval_s, CHART_BUDGET, CHART_STEADY_S)
+        self.chart_pacer = ChartPacer(chart_interval_s)
         self._chart_timer: Timer | None = None
         self._poll_timer: Timer | None = None
         self._last_poll_s = -1e9
         self._last_urgent_poll_s = -1e9
         self._poll_due_s = -1e9  # when the pending poll timer fires
-        self._notify_lock = threading.Lock()
-        self._notify_pending = False
+        self._wake = PendingOnce(lambda: self.post_message(LabChanged()))  # one LabChanged until it is handled
         self._held_trace: deque[TraceLine] = deque(maxlen=trace_lines)
         # repeated release/re-touch lines become one a second on screen (record's trace.log keeps every line)
         self._coalescer = TraceCoalescer()
@@ -142,17 +134,10 @@ class MadviseLabApp(WorkloadActions, App[int]):
     # ── notifications and polling ───────────────────────────────────────────
     def lab_notify(self) -> None:
         """Called by the source from any thread: post at most one LabChanged until the app handles it."""
-        with self._notify_lock:
-            if self._notify_pending:
-                return
-            self._notify_pending = True
-        if not self.post_message(LabChanged()):
-            with self._notify_lock:
-                self._notify_pending = False
+        self._wake()
 
     def on_lab_changed(self, _: LabChanged) -> None:
-        with self._notify_lock:
-            self._notify_pending = False
+        self._wake.handled()
         self._schedule_poll(urgent=self.lab.urgent)
 
     def _schedule_poll(self, urgent: bool = False) -> None:
@@ -208,9 +193,9 @@ class MadviseLabApp(WorkloadActions, App[int]):
             self.call_after_refresh(self._write_trace, lines, self._epoch)
 
     def _write_trace(self, lines: list[TraceLine], epoch: int) -> None:
-        panes = self.query(TracePane)  # none while the screen is torn down
-        if epoch == self._epoch and not self._stopped and panes:  # not lines of a history since rebuilt
-            panes.first().write_trace(lines)
+        pane = self.query_one_optional(TracePane)  # none while the screen is torn down
+        if epoch == self._epoch and not self._stopped and pane is not None:  # not lines of a history since rebuilt
+            pane.write_trace(lines)
 
     def refresh_view(self) -> None:
         """Panels whose visible state changed, the header, and the chart (or the heap map) when due."""
@@ -222,10 +207,9 @@ class MadviseLabApp(WorkloadActions, App[int]):
             self.refresh_heapmap()
 
     def _refresh_panel(self, name: str) -> None:
-        panels = self.query(f"#panel-{name}")
-        if not panels:
+        panel = self.query_one_optional(f"#panel-{name}", WorkloadPanel)
+        if panel is None:
             return  # the screen is being torn down (a timer or a resize can still come)
-        panel = panels.first(WorkloadPanel)
         series = self.lab.series(name)
         status = self.lab.status(name)
         key = (id(series), panel_state(series), status, panel.size.width)
@@ -240,19 +224,17 @@ class MadviseLabApp(WorkloadActions, App[int]):
             self._mem_read_s = now_s
             self._mem_available_bytes = self._mem_available()
         # tenths of a second would repaint the header on every poll: whole seconds are enough
-        headers = self.query(LabHeader)
-        if not headers:
-            return
-        headers.first().show(header_text(self.system_info, self._mem_available_bytes, int(self.lab.t_s()),
-                                         self.view_paused, self.lab.upcoming(2)))
+        header = self.query_one_optional(LabHeader)
+        if header is not None:
+            header.show(header_text(self.system_info, self._mem_available_bytes, int(self.lab.t_s()),
+                                    self.view_paused, self.lab.upcoming(2)))
 
     # ── chart ────────────────────────────────────────────────────────────────
     def _schedule_chart(self) -> None:
-        charts = self.query(MemoryChart)
+        chart = self.query_one_optional(MemoryChart)
         if self._compact or self.view_paused or self.heapmap_shown or self.focused_workload is None \
-                or self._chart_timer is not None or not charts:
+                or self._chart_timer is not None or chart is None:
             return
-        chart = charts.first()
         signature = chart_signature(self.focused_workload, self.lab.series(self.focused_workload), chart.size.height)
         delay_s = self.chart_pacer.delay_s(signature, self.clock(), chart.build_s)
         if delay_s == 0:
@@ -267,10 +249,10 @@ class MadviseLabApp(WorkloadActions, App[int]):
 
     def draw_chart(self) -> None:
         name = self.focused_workload
-        charts = self.query(MemoryChart)
-        if name is None or not charts:
+        chart = self.query_one_optional(MemoryChart)
+        if name is None or chart is None:
             return  # nothing focused, or the screen is being torn down (a timer can fire during shutdown)
-        chart, series = charts.first(), self.lab.series(name)
+        series = self.lab.series(name)
         self.chart_pacer.drawn(chart_signature(name, series, chart.size.height), self.clock())
         chart.border_title = f"chart: {name}"
         chart.draw(chart_view(name, series))

@@ -180,11 +180,10 @@ class WorkloadActions:
 
     def refresh_heapmap(self) -> None:
         """Every poll while shown; the source reads pagemap at most once a second (else returns its last map)."""
-        views = self.query(HeapMapView)
+        view = self.query_one_optional(HeapMapView)
         name = self.focused_workload
-        if not self.heapmap_shown or self.view_paused or self._stopped or name is None or not views:
+        if not self.heapmap_shown or self.view_paused or self._stopped or name is None or view is None:
             return
-        view = views.first()
         view.border_title = f"heap map: {name}"
         heap_map = self.lab.heapmap(name)
         if heap_map is not None:

@@ -1,6 +1,9 @@
-"""Messages the dashboard posts to itself: past-tense facts, posted from any thread."""
+"""Messages the dashboard posts to itself: past-tense facts, posted from any thread (LabChanged once until handled)."""
 
 from __future__ import annotations
+
+import threading
+from collections.abc import Callable
 
 from textual.message import Message
 
@@ -28,3 +31,25 @@ class ExplanationRead(Message):
         self.pid = pid
         self.explanation = explanation  # tui.core.explain.Explanation
         self.error = error
+
+
+class PendingOnce:
+    """Calls `post` at most once until `handled()`: a source's threads may wake the app many times a frame, and one
+    queued LabChanged is enough; a post that was refused (the app is closing) leaves nothing pending."""
+
+    def __init__(self, post: Callable[[], bool]) -> None:
+        self._post = post
+        self._lock = threading.Lock()
+        self._pending = False
+
+    def __call__(self) -> None:
+        with self._lock:
+            if self._pending:
+                return
+            self._pending = True
+        if not self._post():
+            self.handled()
+
+    def handled(self) -> None:
+        with self._lock:
+            self._pending = False

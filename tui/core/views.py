@@ -149,6 +149,13 @@ def chart_signature(name: str, series: Series, rows: int = 0) -> tuple[object, .
 
 
 MAX_PACE_S = 10.0  # the longest the chart waits between two builds while its figures move
+# the chart is the costliest widget (plotext rebuilds its whole canvas): at most this often
+CHART_INTERVAL_S = 1.0
+# plotext rebuilds its whole canvas (20-50 ms for 160 columns): while the figures keep moving (churn) the chart
+# redraws no more often than keeps its builds under this share of a core (0.3 %: every ~8 s under churn)
+CHART_BUDGET = 0.003
+# with steady figures the chart only needs to extend its time axis now and then (a rebuild is ~25 ms)
+CHART_STEADY_S = 10.0
 
 
 class ChartPacer:
@@ -156,7 +163,8 @@ class ChartPacer:
     than `budget` of a core at that pace), and for a moving time axis alone only every `steady_s` (or as long as
     the budget says); never more than MAX_PACE_S apart while anything moves."""
 
-    def __init__(self, interval_s: float, budget: float, steady_s: float) -> None:
+    def __init__(self, interval_s: float = CHART_INTERVAL_S, budget: float = CHART_BUDGET,
+                 steady_s: float = CHART_STEADY_S) -> None:
         self.interval_s, self.budget, self.steady_s = interval_s, budget, steady_s
         self.version: tuple[object, ...] | None = None  # the signature last drawn (None: draw again)
         self.drawn_s = -1e9
