@@ -13,13 +13,12 @@ from __future__ import annotations
 import asyncio
 import re
 import shlex
-import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.common import Result, Tmux, cpu_seconds, median, percentile
+from bench.common import Result, Tmux, cpu_seconds, median, peers, percentile, spy_on_panels
 
 TMUX = Tmux("madvise-lab-bench-churn")
 WARMUP_S = 8.0
@@ -59,23 +58,13 @@ def _side_by_side(commands: dict[str, str], warmup_s: float, measure_s: float) -
         TMUX.kill_server()
 
 
-def _peers() -> dict[str, str]:
-    peers = {}
-    if shutil.which("glances"):
-        peers["glances"] = "glances -t 1"
-    if shutil.which("htop"):
-        peers["htop"] = "htop -d 10"
-    return peers
-
-
 def run_churn() -> Result:
     result = Result(11, "churn: two churning workloads vs glances (tmux 160x48, 3 paired runs)",
                     goal="dashboard <= 1.0 x glances (median)")
-    if shutil.which("tmux") is None:
-        raise RuntimeError("tmux is not installed")
+    Tmux.require()
     runs = []
     for i in range(3):
-        commands = {"dashboard": _dashboard_command("examples/churn.yaml"), **_peers()}
+        commands = {"dashboard": _dashboard_command("examples/churn.yaml"), **peers()}
         if i % 2:  # alternate who starts first
             commands = dict(reversed(list(commands.items())))
         runs.append(_side_by_side(commands, WARMUP_S, MEASURE_S))
@@ -98,7 +87,6 @@ async def _release_latencies(config_path: str, seconds: float) -> list[float]:
     from tui.core.kernel.system import read_system_info
     from tui.core.sources.live import Lab
     from tui.launch import wire
-    from tui.widgets.panel import WorkloadPanel
 
     offsets: dict[str, float] = {}
     releases: list[tuple[str, float]] = []
@@ -117,14 +105,7 @@ async def _release_latencies(config_path: str, seconds: float) -> list[float]:
     shown: dict[str, list[float]] = {name: [] for name in config.names}
     try:
         async with app.run_test(size=(160, 48)) as pilot:
-            for name in lab.names:
-                panel = app.query_one(f"#panel-{name}", WorkloadPanel)
-                original = panel.show
-
-                def spy(view, _original=original, _name=name):
-                    shown[_name].append(time.monotonic())
-                    return _original(view)
-                panel.show = spy  # type: ignore[method-assign]
+            spy_on_panels(app, lab.names, lambda name, _view: shown[name].append(time.monotonic()))
             await pilot.pause(3.0)  # spawned, first samples
             releases.clear()
             await pilot.pause(seconds)
@@ -144,8 +125,7 @@ async def _release_latencies(config_path: str, seconds: float) -> list[float]:
 def run_count() -> Result:
     result = Result(12, "churning workloads 1-16: dashboard CPU and release -> screen",
                     goal="CPU at 16 <= 2.5 x CPU at 2; p95 <= 250 ms at 16")
-    if shutil.which("tmux") is None:
-        raise RuntimeError("tmux is not installed")
+    Tmux.require()
     cpu: dict[int, float] = {}
     p95: dict[int, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -168,8 +148,7 @@ _FIGURE = re.compile(r"RSS\s+resident \(kernel\).*?\d+(\.\d+)? MiB")
 def run_startup() -> Result:
     result = Result(13, "start-up: madvise-lab -> first frame with kernel figures (tmux, median of 3)",
                     goal="< 1 s")
-    if shutil.which("tmux") is None:
-        raise RuntimeError("tmux is not installed")
+    Tmux.require()
     times = []
     for _ in range(3):
         try:

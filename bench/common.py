@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -101,6 +102,12 @@ class Tmux:
     def __init__(self, socket: str) -> None:
         self.socket = socket
 
+    @staticmethod
+    def require() -> None:
+        """The benches that measure in a real terminal cannot run without tmux: say so."""
+        if shutil.which("tmux") is None:
+            raise RuntimeError("tmux is not installed")
+
     def run(self, *args: str) -> str:
         return subprocess.run(["tmux", "-L", self.socket, *args], check=True, capture_output=True, text=True).stdout
 
@@ -119,3 +126,26 @@ class Tmux:
 
     def kill_server(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+
+
+def spy_on_panels(app: Any, names: Any, on_show: Any) -> None:
+    """Call `on_show(name, view)` each time a workload's panel is handed a view (then show it as usual)."""
+    from tui.widgets.panel import WorkloadPanel
+
+    for name in names:
+        panel = app.query_one(f"#panel-{name}", WorkloadPanel)
+
+        def spy(view: Any, _original: Any = panel.show, _name: str = name) -> None:
+            on_show(_name, view)
+            _original(view)
+        panel.show = spy
+
+
+def peers() -> dict[str, str]:
+    """The monitors we measure against, as installed: glances at its 1 s refresh, htop at 1 s."""
+    found = {}
+    if shutil.which("glances"):
+        found["glances"] = "glances -t 1"
+    if shutil.which("htop"):
+        found["htop"] = "htop -d 10"
+    return found

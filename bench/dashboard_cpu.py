@@ -4,11 +4,10 @@ over the same two 20 s windows (the changing and the steady phase), median of th
 from __future__ import annotations
 
 import shlex
-import shutil
 import sys
 import time
 
-from bench.common import Result, Tmux, cpu_seconds, median
+from bench.common import Result, Tmux, cpu_seconds, median, peers
 
 WARMUP_S = 5.0
 MEASURE_S = 20.0
@@ -24,15 +23,8 @@ TMUX = Tmux("madvise-lab-bench")
 def run() -> Result:
     result = Result(1, "dashboard CPU vs glances/htop (default config, tmux 160x48, 3 paired runs)",
                     goal=f"dashboard <= {GOAL_RATIO} x glances in both windows (median)")
-    if shutil.which("tmux") is None:
-        raise RuntimeError("tmux is not installed")
-    commands = {
-        "dashboard": f"{shlex.quote(sys.executable)} -m tui --config tui/default_config.yaml",
-    }
-    if shutil.which("glances"):
-        commands["glances"] = "glances -t 1"
-    if shutil.which("htop"):
-        commands["htop"] = "htop -d 10"
+    Tmux.require()
+    commands = {"dashboard": f"{shlex.quote(sys.executable)} -m tui --config tui/default_config.yaml", **peers()}
     runs: list[dict[str, dict[str, float]]] = []
     screens_nonempty = []
     for i in range(RUNS):

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import MiB, Result, percentile
+from bench.common import MiB, Result, percentile, spy_on_panels
 
 TRIALS_PER_MODE = 8
 ALLOC_BYTES = 64 * MiB
@@ -62,18 +62,11 @@ async def _measure(config_path: str) -> dict[str, list[float]]:
     latencies: dict[str, list[float]] = {"free": [], "dontneed": []}
     try:
         async with app.run_test(size=(160, 48)) as pilot:
-            from tui.widgets.panel import WorkloadPanel
+            def on_show(name: str, view) -> None:
+                current = dict(view.current)
+                shown[name].append((time.monotonic(), current.get("rss") or 0, current.get("lazyfree") or 0))
 
-            for name in lab.names:
-                panel = app.query_one(f"#panel-{name}", WorkloadPanel)
-                original = panel.show
-
-                def spy(view, _original=original, _name=name):
-                    current = dict(view.current)
-                    shown[_name].append((time.monotonic(), current.get("rss") or 0, current.get("lazyfree") or 0))
-                    return _original(view)
-
-                panel.show = spy
+            spy_on_panels(app, lab.names, on_show)
             deadline = time.monotonic() + 10
             while len(offsets) < 2 and time.monotonic() < deadline:
                 await pilot.pause(0.05)
