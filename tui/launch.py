@@ -10,7 +10,7 @@ from tui.app import MadviseLabApp
 from tui.core.config import Config
 from tui.core.kernel.system import SystemInfo, read_system_info
 from tui.core.sources.base import Source
-from tui.terminal import exit_if_still_running, guard_terminal_writer
+from tui.terminal import exit_if_still_running, guard_terminal_writer, idle_input
 
 
 def wire(app: MadviseLabApp) -> MadviseLabApp:
@@ -45,6 +45,7 @@ def run(app: MadviseLabApp, metrics: Any = None) -> int:
 
     previous = {signum: signal.signal(signum, stop_and_exit) for signum in (signal.SIGTERM, signal.SIGHUP)}
     guard_terminal_writer()  # a dead terminal must not block Textual's writer thread (tui/terminal.py)
+    idle_input(app)  # nor an idle one wake Textual's input thread ten times a second
     try:
         return int(app.run() or 0)
     finally:

@@ -9,17 +9,25 @@ off, ...): with enough frames queued, as with churning workloads redrawing often
 The fix has two bounds: a writer thread that survives a dead terminal (it drops what it cannot write and keeps
 draining, so puts never block for good), and, after a hang-up or SIGTERM has stopped the lab, a watchdog that
 ends the process if the UI still has not exited after a grace period.
+
+And an input thread that sleeps: textual's wakes every 0.1 s to check its exit flag and the escape-key timeout,
+which is 0.1-0.15 % of a core on a dashboard that otherwise idles at ~1 % (IdleInputDriver).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import selectors
 import signal
 import threading
+from codecs import getincrementaldecoder
 from queue import Full
 from typing import Any
 
+from textual._parser import ParseError
+from textual._time import get_time
+from textual._xterm_parser import XTermParser
 from textual.drivers import linux_driver
 from textual.drivers._writer_thread import WriterThread
 
@@ -63,6 +71,101 @@ class DrainingWriterThread(WriterThread):
 def guard_terminal_writer() -> None:
     """Make textual's Linux driver use DrainingWriterThread (idempotent; call before App.run)."""
     linux_driver.WriterThread = DrainingWriterThread  # type: ignore[misc]
+
+
+class _WakingEvent(threading.Event):
+    """An Event whose set() also makes a pipe readable, so a thread blocked in select() on it wakes at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read_fd, self._write_fd = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+
+    def set(self) -> None:
+        super().set()
+        try:
+            os.write(self._write_fd, b"x")
+        except OSError:  # full (already readable) or closed
+            pass
+
+    def clear(self) -> None:
+        super().clear()
+        try:
+            while os.read(self.read_fd, 64):
+                pass
+        except OSError:  # BlockingIOError: drained
+            pass
+
+    def close(self) -> None:
+        for fd in (self.read_fd, self._write_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+class IdleInputDriver(linux_driver.LinuxDriver):
+    """textual's Linux driver, with an input thread that blocks until a key, a mouse event or the exit comes.
+
+    textual's own thread runs `select(0.1)` in a loop: ten wake-ups a second to poll `exit_event` and to give a
+    lone ESC its timeout. Here the exit wakes the select through a pipe, and the select waits with a timeout only
+    while the parser holds a sequence it may have to time out (its `_timeout_time`).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.exit_event = _WakingEvent()
+
+    def run_input_thread(self) -> None:
+        exit_event = self.exit_event
+        if not isinstance(exit_event, _WakingEvent):  # replaced by someone else: textual's polling loop
+            return super().run_input_thread()
+        selector = selectors.SelectSelector()
+        selector.register(self.fileno, selectors.EVENT_READ)
+        selector.register(exit_event.read_fd, selectors.EVENT_READ)
+        parser = XTermParser(self._debug)
+        decode = getincrementaldecoder("utf-8")().decode
+
+        def process() -> bool:
+            """Feed what stdin holds to the parser; False at end of input (a piped stdin, a closed pty)."""
+            try:
+                data = decode(os.read(self.fileno, 4096))
+            except OSError:  # EIO: the terminal is gone (the hang-up handler quits the app)
+                return False
+            if not data:
+                return False
+            for event in parser.feed(data):
+                self.process_message(event)
+            return True
+
+        try:
+            open_input = True
+            while not exit_event.is_set():
+                deadline = parser._timeout_time  # a lone ESC (or a cut sequence) waits for its timeout
+                timeout = None if deadline is None else max(0.0, deadline - get_time())
+                ready = {key.fd for key, _ in selector.select(timeout)}
+                if self.fileno in ready and open_input and not process():
+                    open_input = False  # EOF: stop watching stdin, wait for the exit (as textual's loop does)
+                    selector.unregister(self.fileno)
+                for event in parser.tick():
+                    self.process_message(event)
+        finally:
+            selector.close()
+            try:
+                for _ in parser.feed(""):
+                    pass
+            except (EOFError, ParseError):
+                pass
+
+    def close(self) -> None:
+        super().close()
+        if isinstance(self.exit_event, _WakingEvent):
+            self.exit_event.close()
+
+
+def idle_input(app: Any) -> None:
+    """Run `app` on IdleInputDriver when it would run on textual's Linux driver (not headless, not Windows)."""
+    if getattr(app, "driver_class", None) is linux_driver.LinuxDriver:
+        app.driver_class = IdleInputDriver
 
 
 def exit_if_still_running(code: int, grace_s: float = EXIT_GRACE_S) -> None:
