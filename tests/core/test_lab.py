@@ -304,3 +304,22 @@ def test_sigkill_of_the_dashboard_leaves_no_workload(tmp_path):
     while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(alive(pid) for pid in pids)
+
+
+def test_only_events_that_touch_pages_read_the_rollup_at_once():
+    """A sweep that released nothing, a GC or a mode switch of our Python heap moves no page: no page walk for it
+    (a Go 1.12 sweep every 5 s and a forced GC each cost one); the real Go runtime announces nothing, so its GC
+    and mode events still invalidate."""
+    from tui.core.config import parse_config
+    from tui.core.sources.live import Lab
+
+    lab = Lab(parse_config("workloads:\n  - {name: py}\n  - {name: go, kind: go}\n", "test.yaml"))
+    moves = lab._moves_pages
+    assert not moves("py", {"event": "scavenge", "released_bytes": 0})
+    assert not moves("go", {"event": "scavenge", "released_bytes": 0})
+    assert moves("py", {"event": "scavenge", "released_bytes": 4096})
+    assert moves("py", {"event": "reuse", "bytes": 4096}) and moves("py", {"event": "alloc", "bytes": 4096})
+    for event in ("gc", "mode", "free"):
+        assert not moves("py", {"event": event}), event
+        assert moves("go", {"event": event}), event
+    assert not moves("py", {"event": "pause"})

@@ -19,8 +19,12 @@ from workloads.allocator_env import refusal as allocator_refusal
 from workloads.allocators import NATIVE_KINDS
 from tui.core.vocabulary import TRACE_KINDS, gc_label, mode_label, restart_label, scavenge_label
 
-# Events after which the process's pages have moved: read smaps_rollup now, not at the next tick.
+# Events after which the process's pages may have moved: read smaps_rollup now, not at the next tick.
 INVALIDATING_EVENTS = frozenset({"alloc", "free", "gc", "scavenge", "mode", "reuse", "release"})
+# Of those, the ones that touch pages in our Python workloads (a GC, a free or a mode switch only moves spans
+# between its own lists): a Go 1.12 sweep every few seconds and a forced GC each cost a page walk otherwise.
+PAGE_EVENTS = frozenset({"alloc", "scavenge", "reuse", "release"})
+RELEASE_EVENTS = frozenset({"scavenge", "release"})
 # Our workloads releasing with these leave no LazyFree: while so, the sampler answers an RSS change from statm alone.
 NO_LAZYFREE_MODES = frozenset({"MADV_DONTNEED", "MADV_COLD", "MADV_PAGEOUT", "munmap", "none"})
 # Workloads that read their release settings only at start: a mode switch restarts them.
@@ -203,7 +207,7 @@ class Lab:
             if kind == "hello" and isinstance(data.get("pid"), int) and data["pid"] != message.pid:
                 self._watch(message.name, data["pid"])  # e.g. a launcher in between: sample the real program
             urgent = kind in URGENT_MESSAGES
-            if kind == "event" and data.get("event") in INVALIDATING_EVENTS:
+            if kind == "event" and self._moves_pages(message.name, data):
                 pid = self._sampled_pid.get(message.name)
                 # the kernel read it triggers follows within a tick and is urgent itself (it moved): the frame waits
                 # for that, not for the announcement, so one release is one frame with its figures; in a churn the
@@ -227,6 +231,14 @@ class Lab:
             self._pressure.exited(message.name, message.generation, requested=message.requested,
                                   spawn_failed=message.pid is None)
         self._put(message, urgent=isinstance(message, (Spawned, Exited)))
+
+    def _moves_pages(self, name: str, event: dict[str, Any]) -> bool:
+        """Whether the workload's pages may have moved with `event` (then its rollup is read at once)."""
+        what = event.get("event")
+        if what in RELEASE_EVENTS and event.get("released_bytes") == 0:
+            return False  # a sweep that found nothing idle long enough
+        announced = self._supervisor.config(name).kind == "python"
+        return what in (PAGE_EVENTS if announced else INVALIDATING_EVENTS)
 
     def _watch(self, name: str, pid: int) -> None:
         old = self._sampled_pid.get(name)
