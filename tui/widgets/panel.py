@@ -168,6 +168,7 @@ class WorkloadPanel(Widget, can_focus=True):
             return
         lines = self._line_parts(view)
         base: Style | None = None  # the widget's own style (background) under each segment's colour
+        changed: list[Region] = []
         for y, parts in enumerate(lines):
             key = (width, tuple(parts))
             if key == self._keys[y]:
@@ -182,7 +183,9 @@ class WorkloadPanel(Widget, can_focus=True):
                 self._strips[y] = Strip(segments, width)
             else:
                 self._strips[y] = Strip(segments, cells).crop(0, width)
-            self.refresh(Region(0, y, width, 1))
+            changed.append(Region(0, y, width, 1))
+        if changed:
+            self.refresh(*changed)  # one call: each refresh() also checks the widget's idle state
 
     def _line_parts(self, view: PanelView) -> list[list[tuple[str, Style]]]:
         cells = self.spark_cells
