@@ -77,6 +77,7 @@ class MadviseLabApp(WorkloadActions, App[int]):
         self._coalescer = TraceCoalescer()
         self._mem_available_bytes = system_info.mem_available_bytes
         self._mem_read_s = -1e9
+        self._header_key: tuple[object, ...] = ()
         self._epoch = lab.epoch
         self._compact = False
         self._stopped = False
@@ -224,10 +225,12 @@ class MadviseLabApp(WorkloadActions, App[int]):
             self._mem_read_s = now_s
             self._mem_available_bytes = self._mem_available()
         # tenths of a second would repaint the header on every poll: whole seconds are enough
+        upcoming = self.lab.upcoming(2)
+        key = (self._mem_available_bytes, int(self.lab.t_s()), self.view_paused, upcoming)
         header = self.query_one_optional(LabHeader)
-        if header is not None:
-            header.show(header_text(self.system_info, self._mem_available_bytes, int(self.lab.t_s()),
-                                    self.view_paused, self.lab.upcoming(2)))
+        if header is not None and key != self._header_key:  # the text is built only when it can differ
+            self._header_key = key
+            header.show(header_text(self.system_info, *key))
 
     # ── chart ────────────────────────────────────────────────────────────────
     def _schedule_chart(self) -> None:
