@@ -76,8 +76,7 @@ class MadviseLabApp(WorkloadActions, App[int]):
         # repeated release/re-touch lines become one a second on screen (record's trace.log keeps every line)
         self._coalescer = TraceCoalescer()
         self._mem_available_bytes = system_info.mem_available_bytes
-        self._mem_read_s = -1e9
-        self._header_key: tuple[object, ...] = ()
+        self._mem_read_s, self._header_key = -1e9, ()  # the header's last (memory, seconds, pause, steps)
         self._epoch = lab.epoch
         self._compact = False
         self._stopped = False
@@ -91,8 +90,7 @@ class MadviseLabApp(WorkloadActions, App[int]):
             for name in self.names:
                 yield WorkloadPanel(name, id=f"panel-{name}")
         # chart and trace each in a box of their own size: Textual repaints every widget whose clip (its parent's
-        # region) overlaps a frame's changes, and a child of the screen always does — a panel's new figure would
-        # repaint the chart and the whole trace pane too
+        # region) overlaps a frame's changes, as a child of the screen's always does (docs/architecture.md)
         with Container(id="view-box"):
             chart = MemoryChart(id="chart")
             chart.border_title = "chart"
@@ -106,8 +104,8 @@ class MadviseLabApp(WorkloadActions, App[int]):
 
     def on_mount(self) -> None:
         # a class, not an inline style, so the compact layout's CSS can still stack the panels
-        self.query_one("#panels").set_class(len(self.names) == 1, "-single")
-        self.query_one("#panels").set_class(len(self.names) > MANY_WORKLOADS, "-many")
+        self.query_one("#panels").set_class(len(self.names) == 1, "-single").set_class(
+            len(self.names) > MANY_WORKLOADS, "-many")
         self._apply_compact(self.size.width, self.size.height)
         if self._start_lab:
             self.lab.start()
