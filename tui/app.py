@@ -27,6 +27,7 @@ from tui.widgets.panel import WorkloadPanel
 from tui.widgets.trace import TracePane
 from tui.keys import KEY_BINDINGS, WorkloadActions
 from tui.terminal import quit_on_signals
+from tui.themes import QuickThemeLookup
 
 # without notifications (timeline steps, elapsed time) the app still polls this often
 FALLBACK_POLL_S = 1.0
@@ -39,7 +40,7 @@ MANY_WORKLOADS = 4  # more than this: three panels a row, scrolling (app.tcss #p
 COMPACT_WIDTH = 100
 COMPACT_HEIGHT = 30
 
-class MadviseLabApp(WorkloadActions, App[int]):
+class MadviseLabApp(QuickThemeLookup, WorkloadActions, App[int]):
     """madvise-lab: RSS, heap and LazyFree of each workload, a chart of the focused one, and the GC trace."""
 
     CSS_PATH = "app.tcss"
@@ -68,8 +69,7 @@ class MadviseLabApp(WorkloadActions, App[int]):
         self.chart_pacer = ChartPacer(chart_interval_s)
         self._chart_timer: Timer | None = None
         self._poll_timer: Timer | None = None
-        self._last_poll_s = -1e9
-        self._last_urgent_poll_s = -1e9
+        self._last_poll_s = self._last_urgent_poll_s = -1e9
         self._poll_due_s = -1e9  # when the pending poll timer fires
         self._wake = PendingOnce(lambda: self.post_message(LabChanged()))  # one LabChanged until it is handled
         self._held_trace: deque[TraceLine] = deque(maxlen=trace_lines)

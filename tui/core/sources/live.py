@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from tui.core.config import Config
 from tui.core.heapmap import HeapMap, HeapMapReader, SpanMap, span_map_from_message
@@ -232,7 +232,7 @@ class Lab:
                                   spawn_failed=message.pid is None)
         self._put(message, urgent=isinstance(message, (Spawned, Exited)))
 
-    def _moves_pages(self, name: str, event: dict[str, Any]) -> bool:
+    def _moves_pages(self, name: str, event: Mapping[str, Any]) -> bool:
         """Whether the workload's pages may have moved with `event` (then its rollup is read at once)."""
         what = event.get("event")
         if what in RELEASE_EVENTS and event.get("released_bytes") == 0:
