@@ -23,7 +23,7 @@ from tui.widgets.footer import BoundedFooter
 from tui.widgets.chart import MemoryChart
 from tui.widgets.header import LabHeader, header_text
 from tui.widgets.heapmap import HeapMapView
-from tui.widgets.panel import WorkloadPanel
+from tui.widgets.panel import PanelGrid, WorkloadPanel
 from tui.widgets.trace import TracePane
 from tui.keys import KEY_BINDINGS, WorkloadActions
 from tui.terminal import quit_on_signals
@@ -57,13 +57,10 @@ class MadviseLabApp(QuickThemeLookup, WorkloadActions, App[int]):
                  chart_interval_s: float = CHART_INTERVAL_S, clock: Callable[[], float] = time.monotonic,
                  mem_available: Callable[[], int] = read_mem_available_bytes, start_lab: bool = True) -> None:
         super().__init__()
-        self.lab = lab
-        self.system_info = system_info
+        self.lab, self.system_info = lab, system_info
         self.redraw_interval_s, self.sample_interval_s = redraw_interval_s, sample_interval_s
         self.trace_lines, self.alloc_bytes, self.chart_interval_s = trace_lines, alloc_bytes, chart_interval_s
-        self.clock = clock
-        self._mem_available = mem_available
-        self._start_lab = start_lab
+        self.clock, self._mem_available, self._start_lab = clock, mem_available, start_lab
         self.names: tuple[str, ...] = tuple(lab.names)
         self._shown_versions: dict[str, object] = {}
         self.chart_pacer = ChartPacer(chart_interval_s)
@@ -78,15 +75,14 @@ class MadviseLabApp(QuickThemeLookup, WorkloadActions, App[int]):
         self._mem_available_bytes = system_info.mem_available_bytes
         self._mem_read_s, self._header_key = -1e9, ()  # the header's last (memory, seconds, pause, steps)
         self._epoch = lab.epoch
-        self._compact = False
-        self._stopped = False
+        self._compact = self._stopped = False
         self.heapmap_shown = False
         self.poll_count = 0
 
     # ── layout ────────────────────────────────────────────────────────────────
     def compose(self) -> ComposeResult:
         yield LabHeader(id="header")
-        with Container(id="panels"):
+        with PanelGrid(id="panels"):
             for name in self.names:
                 yield WorkloadPanel(name, id=f"panel-{name}")
         # chart and trace each in a box of their own size: Textual repaints every widget whose clip (its parent's
@@ -198,24 +194,24 @@ class MadviseLabApp(QuickThemeLookup, WorkloadActions, App[int]):
 
     def refresh_view(self) -> None:
         """Panels whose visible state changed, the header, and the chart (or the heap map) when due."""
-        for name in self.names:
-            self._refresh_panel(name)
+        self._refresh_panels(*self.names)
         self._refresh_header()
         self._schedule_chart()
         if self.heapmap_shown:
             self.refresh_heapmap()
 
-    def _refresh_panel(self, name: str) -> None:
-        panel = self.query_one_optional(f"#panel-{name}", WorkloadPanel)
-        if panel is None:
-            return  # the screen is being torn down (a timer or a resize can still come)
-        series = self.lab.series(name)
-        status = self.lab.status(name)
-        key = (id(series), panel_state(series), status, panel.size.width)
-        if self._shown_versions.get(name) == key:
-            return
-        self._shown_versions[name] = key
-        panel.show(panel_view(name, series, status, panel.spark_cells, self.sample_interval_s, self.lab.native(name)))
+    def _refresh_panels(self, *names: str) -> None:
+        grid = self.query_one_optional(PanelGrid)
+        for name in names:
+            panel = self.query_one_optional(f"#panel-{name}", WorkloadPanel)
+            if panel is None or grid is None or not grid.shows(panel):
+                continue  # scrolled out of view (built when it scrolls in), or the screen is being torn down
+            series, status = self.lab.series(name), self.lab.status(name)
+            key = (id(series), panel_state(series), status, panel.size.width)
+            if self._shown_versions.get(name) != key:
+                self._shown_versions[name] = key
+                panel.show(panel_view(name, series, status, panel.spark_cells, self.sample_interval_s,
+                                      self.lab.native(name)))
 
     def _refresh_header(self) -> None:
         now_s = self.clock()
@@ -260,7 +256,11 @@ class MadviseLabApp(QuickThemeLookup, WorkloadActions, App[int]):
 
     def on_workload_panel_resized(self, event: WorkloadPanel.Resized) -> None:
         if not self.view_paused:
-            self._refresh_panel(event.panel.workload)
+            self._refresh_panels(event.panel.workload)
+
+    def on_panel_grid_scrolled(self, _: PanelGrid.Scrolled) -> None:
+        if not self.view_paused:
+            self._refresh_panels(*self.names)
 
     # ── focus ────────────────────────────────────────────────────────────────
     def on_descendant_focus(self, event: Any) -> None:

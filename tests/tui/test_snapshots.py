@@ -73,3 +73,23 @@ async def _sixteen_workloads_keep_the_chart_and_the_trace_visible():
         last.focus()
         await settle(pilot)
         assert panels.scroll_offset.y > 0, "focusing the last panel scrolls it into view"
+
+
+def test_panels_scrolled_out_of_view_are_built_when_they_scroll_in():
+    asyncio.run(_panels_scrolled_out_of_view_are_built_when_they_scroll_in())
+
+
+async def _panels_scrolled_out_of_view_are_built_when_they_scroll_in():
+    app = make_app(FakeLab(names=SIXTEEN))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        panels = [app.query_one(f"#panel-{name}") for name in SIXTEEN]
+        grid = app.query_one("#panels")
+        hidden = [panel for panel in panels if not panel.region.overlaps(grid.region)]
+        assert hidden and len(hidden) < len(panels), "some panels are below the grid's window"
+        assert all(panel.view is None for panel in hidden), "a hidden panel was built"
+        assert all(panel.view is not None for panel in panels if panel not in hidden)
+        grid.scroll_end(animate=False)
+        await settle(pilot)
+        assert panels[-1].region.overlaps(grid.region)
+        assert panels[-1].view is not None and panels[-1].view.name == SIXTEEN[-1], "scrolled in, not built"
