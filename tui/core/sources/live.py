@@ -29,9 +29,10 @@ RELEASE_EVENTS = frozenset({"scavenge", "release"})
 NO_LAZYFREE_MODES = frozenset({"MADV_DONTNEED", "MADV_COLD", "MADV_PAGEOUT", "munmap", "none"})
 # Workloads that read their release settings only at start: a mode switch restarts them.
 RESTART_ON_MODE_KINDS = frozenset({"go", *NATIVE_KINDS})
-# Our Python workloads announce every release and re-touch (the events above invalidate the rollup at once), so
-# their safety rollup (~4 ms per resident 512 MiB) can be rarer than the sampler's 1 s. Go's runtime does not.
-ANNOUNCED_ROLLUP_MAX_AGE_S = 5.0
+# Our Python workloads announce every release and re-touch (the events above invalidate the rollup at once), and
+# reclaim drops RSS (statm sees it), so their safety rollup (~2.5 ms per resident 512 MiB) can be much rarer than the
+# sampler's 1 s: at 5 s it was 40 % of the default config's sampling once memory settled. Go's runtime does not.
+ANNOUNCED_ROLLUP_MAX_AGE_S = 30.0
 # Protocol messages that change a status or add a chart marker (not the periodic stats) are urgent too.
 URGENT_MESSAGES = frozenset({"hello", "event", "error"})
 HEAP_FIELDS = tuple(field.name for field in dataclasses.fields(HeapStats))
