@@ -21,6 +21,7 @@ from workloads import protocol
 from workloads.allocators import NATIVE_KINDS
 
 PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
 MAX_LINE_CHARS = 2000  # a runaway child cannot flood the trace pane with one giant line
 READ_LIMIT_CHARS = protocol.MAX_MESSAGE_CHARS  # the reader never holds more of one line than this (bounded memory)
 _UNDECODABLE = re.compile("[\udc80-\udcff]")  # surrogateescape: the bytes of the output that were not UTF-8
@@ -63,6 +64,12 @@ try:
     _prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved before fork: the child only calls it
 except (OSError, AttributeError):  # pragma: no cover - not Linux
     _prctl = None
+
+
+def _name_thread(name: str) -> None:
+    """Give the calling thread its name in the kernel too (top -H, /proc/PID/task/*/comm show it, not python3)."""
+    if _prctl is not None:
+        _prctl(PR_SET_NAME, name.encode("utf-8", "replace")[:15], 0, 0, 0)
 
 
 # --- messages (from reader threads to the Lab) ---------------------------------------------------------------
@@ -274,6 +281,7 @@ class Supervisor:
     # --- reader threads ---
 
     def _read_stdout(self, child: _Child) -> None:
+        _name_thread(f"stdout-{child.name}")
         pid = child.proc.pid
         try:
             for raw, problem in read_lines(child.stdout):
@@ -324,6 +332,7 @@ class Supervisor:
                 pass
 
     def _read_stderr(self, child: _Child) -> None:
+        _name_thread(f"stderr-{child.name}")
         try:
             for raw, problem in read_lines(child.stderr):
                 line = (printable(raw)[0] + (f" [{problem}]" if problem else ""))[:MAX_LINE_CHARS]
