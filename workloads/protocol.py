@@ -38,6 +38,10 @@ STATS_FIELDS: tuple[StatsField, ...] = (
     StatsField("madvise", str, "the current release mode"),
 )
 STATS_NAMES = tuple(f.name for f in STATS_FIELDS)
+# What decode_message checks per stats figure, in the table's order: json.loads makes exact ints, floats, strs and
+# bools, so `type(v) is int` is isinstance(v, int) without bool.
+_STATS_CHECKS = tuple((f.name, f.type) for f in STATS_FIELDS)
+_MESSAGE_TYPE_SET = frozenset(MESSAGE_TYPES)
 
 
 class BadMessage(ValueError):
@@ -71,15 +75,16 @@ def decode_message(line: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BadMessage(f"expected a JSON object, got {line[:80]!r}")
     type_ = data.get("type")
-    if type_ not in MESSAGE_TYPES:
+    if type(type_) is not str or type_ not in _MESSAGE_TYPE_SET:
         raise BadMessage(f"\"type\" must be one of {', '.join(MESSAGE_TYPES)}, got {_short(type_)}")
-    if not _number(data.get("t")):
-        raise BadMessage(f"{type_}: \"t\" must be seconds (a number), got {_short(data.get('t'))}")
+    t = data.get("t")
+    if not (type(t) is float and t == t or type(t) is int):
+        raise BadMessage(f"{type_}: \"t\" must be seconds (a number), got {_short(t)}")
     if type_ == "stats":
-        for f in STATS_FIELDS:
-            value = data.get(f.name)
-            if not isinstance(value, f.type) or isinstance(value, bool) or (isinstance(value, int) and value < 0):
-                raise BadMessage(f"stats: \"{f.name}\" must be {'a whole number ≥ 0' if f.type is int else 'a string'}"
+        for name, kind in _STATS_CHECKS:
+            value = data.get(name)
+            if type(value) is not kind or (kind is int and value < 0):
+                raise BadMessage(f"stats: \"{name}\" must be {'a whole number ≥ 0' if kind is int else 'a string'}"
                                  f", got {_short(value)}")
     elif type_ == "trace":
         if not isinstance(data.get("line"), str) or data.get("kind") not in TRACE_KINDS:
@@ -135,10 +140,6 @@ class Speaker:
 
     def handle(self, command: Command) -> None:
         raise NotImplementedError
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
 
 
 def _short(value: Any) -> str:
