@@ -13,6 +13,7 @@ import sys
 import textwrap
 import threading
 import time
+import types
 import tracemalloc
 from datetime import timedelta
 from pathlib import Path
@@ -24,7 +25,7 @@ from hypothesis import strategies as st
 from fuzz_counts import CASES, count, total
 from lab_runner import Run, make_lab
 from tui.core.sources import supervisor
-from tui.core.sources.supervisor import READ_LIMIT_CHARS, OutputLine, Received, printable, read_lines
+from tui.core.sources.supervisor import READ_CHUNK_BYTES, READ_LIMIT_CHARS, LineSplitter, OutputLine, Received, printable
 from workloads import protocol
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,25 +62,26 @@ def _lab():
     return lab
 
 
-def _through_the_dashboard(lab, raw: bytes) -> tuple[int, int]:
-    """Feed one workload's stdout bytes through the reader, the decoder and the Lab: (error lines, messages)."""
-    stream = io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8", errors="surrogateescape", newline="\n")
+def _through_the_dashboard(lab, raw: bytes, reads: list[int] | None = None) -> tuple[int, int]:
+    """Feed one workload's stdout bytes, cut into reads of the given sizes, through the reader's splitter, its
+    messages and the Lab's hand-off: (error lines, messages)."""
+    splitter = LineSplitter(limit=4096)
+    child = types.SimpleNamespace(name="junk", generation=1, proc=types.SimpleNamespace(pid=4242), last_error=None)
     errors = messages = 0
-    for line, problem in read_lines(stream, limit=4096):
-        assert len(line) <= 4096
-        shown, encoding_problem = printable(line)
-        assert shown.isprintable() or "\t" in shown
-        try:
-            if problem or encoding_problem:
-                raise protocol.BadMessage(problem or encoding_problem)
-            if not shown.startswith("{"):
-                continue  # a plain print(): shown as it is
-            data = protocol.decode_message(shown)
-        except protocol.BadMessage:
-            errors += 1
-            continue
-        lab._on_supervisor(Received("junk", 4242, 1, 1.0, data))
-        messages += 1
+    pieces, at = [], 0
+    for size in [*(reads or ()), len(raw)]:
+        pieces.append(raw[at:at + max(1, size)])
+        at += max(1, size)
+    for lines in [*(splitter.feed(piece) for piece in pieces if piece), splitter.end()]:
+        for line, _problem in lines:
+            assert len(line) <= 4096
+            shown, _ = printable(line)
+            assert shown.isprintable() or "\t" in shown
+        batch = lab._supervisor._stdout_messages(child, 4242, 1.0, lines)
+        errors += sum(isinstance(m, OutputLine) and m.kind == "error" for m in batch)
+        messages += sum(isinstance(m, Received) for m in batch)
+        if batch:
+            lab._on_supervisor_batch(batch)
     update = lab.poll()  # must not raise whatever the fields held
     for line in update.trace_lines:
         assert isinstance(line.line, str)
@@ -117,7 +119,8 @@ def _workload_output(data):
         raw = b"\n".join(_message_bytes(data) for _ in range(data.draw(st.integers(1, 5))))
         if data.draw(st.booleans()):
             raw += b"\n"  # else: the last line is cut off at exit
-    errors, messages = _through_the_dashboard(_lab(), raw)
+    reads = None if data is None else data.draw(st.lists(st.integers(1, 64), max_size=4))  # where reads cut it
+    errors, messages = _through_the_dashboard(_lab(), raw, reads)
     count("workload output lines (in-process)", "error line" if errors else "applied" if messages else "plain text")
 
 
@@ -129,10 +132,14 @@ def test_workload_output_junk_in_process():
 
 def test_overlong_line_is_dropped_with_bounded_memory():
     raw = b'{"type":"trace","t":1,"line":"' + b"x" * (10 << 20) + b'","kind":"gc"}\n{"type":"error","t":1,"message":"after"}\n'
-    stream = io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8", errors="surrogateescape", newline="\n")
+    stream = io.BytesIO(raw)
+    splitter = LineSplitter()
+    lines = []
     tracemalloc.start()
     try:
-        lines = list(read_lines(stream))
+        while data := stream.read(READ_CHUNK_BYTES):  # as the reader takes a pipe: a full pipe's worth a read
+            lines += splitter.feed(data)
+        lines += splitter.end()
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 from tui.core.heapmap import HeapMap
 from tui.core.model import KernelMemory, LabUpdate, NativeInfo, WorkloadStatus
@@ -83,6 +83,7 @@ class SourceQueue:
 
     def __init__(self, notify: Notify | None = None, max_items: int = MAX_QUEUE_ITEMS) -> None:
         self._items: deque[Any] = deque(maxlen=max_items)
+        self._max_items = max_items
         self._lock = threading.Lock()
         self._notify = notify
         self._notified = False
@@ -98,11 +99,17 @@ class SourceQueue:
         return self._urgent
 
     def put(self, item: Any, *, wake: bool = True, urgent: bool = False) -> None:
+        self.put_many((item,), wake=wake, urgent=urgent)
+
+    def put_many(self, items: Sequence[Any], *, wake: bool = True, urgent: bool = False) -> None:
+        """Queue `items` in order under one lock with at most one wake-up: `wake` if any of them would wake the
+        front end, `urgent` if any is urgent (a reader hands over all the messages of one read of a pipe)."""
         call = False
         with self._lock:
-            if len(self._items) == self._items.maxlen:
-                self.dropped_items += 1
-            self._items.append(item)
+            overflow = len(self._items) + len(items) - self._max_items  # the oldest go (deque's maxlen)
+            if overflow > 0:
+                self.dropped_items += overflow
+            self._items.extend(items)
             if urgent:
                 self._urgent = True
             if wake and (not self._notified or (urgent and not self._notified_urgent)):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from tui.core.config import Config
 from tui.core.heapmap import HeapMap, HeapMapReader, SpanMap, span_map_from_message
@@ -65,7 +65,8 @@ class Lab:
         self._on_message = on_message
         self._started = self._stopped = False
         self._sampler = Sampler(config.sample_interval_s, self._on_sample, clock=clock)
-        self._supervisor = Supervisor(config.workloads, self._on_supervisor, clock=clock, on_raw=on_message)
+        self._supervisor = Supervisor(config.workloads, self._on_supervisor, clock=clock, on_raw=on_message,
+                                      on_batch=self._on_supervisor_batch)
         self._pressure = Pressure(config.pressure, config.names, post=lambda outcome: self._put(outcome, urgent=True),
                                   say=lambda name, text, error: self._lab_line(name, text, "error" if error else "lab"),
                                   t_s=self.t_s, generation=self._supervisor.generation, clock=clock)
@@ -198,13 +199,30 @@ class Lab:
         self._put(("sample", name, pid, t_s, memory), wake=changed, urgent=urgent)
 
     def _on_supervisor(self, message: Any) -> None:
-        if isinstance(message, Spawned):
-            self._pressure.spawned(message.name)
-            self._proc_pid[message.name] = message.pid
-            self._watch(message.name, message.pid)
-        elif isinstance(message, Received):
+        self._put(message, *self._route(message))
+
+    def _on_supervisor_batch(self, messages: Sequence[Any]) -> None:
+        """What a reader took from one read of a pipe: one put, which wakes if any message would and is urgent if
+        any is (their order kept)."""
+        wake = urgent = False
+        for message in messages:
+            woke, pressing = self._route(message)
+            wake |= woke
+            urgent |= pressing
+        self._queue.put_many(messages, wake=wake, urgent=urgent)
+
+    def _route(self, message: Any) -> tuple[bool, bool]:
+        """A supervisor message's effects on the reader's thread (sampling, invalidation); (wake, urgent) for it."""
+        if isinstance(message, Received):
             data = message.data
             kind = data.get("type")
+            if kind == "stats":
+                # a workload repeats unchanged stats every second: queued, but only a change wakes the front end
+                figures = dict(data)
+                figures.pop("t", None)
+                wake = figures != self._last_stats.get(message.name)
+                self._last_stats[message.name] = figures
+                return wake, False
             if kind == "hello" and isinstance(data.get("pid"), int) and data["pid"] != message.pid:
                 self._watch(message.name, data["pid"])  # e.g. a launcher in between: sample the real program
             urgent = kind in URGENT_MESSAGES
@@ -215,14 +233,11 @@ class Lab:
                 # read waits for the page-walk budget, and the announcement (its heap figures) is shown at once
                 if pid is not None and self._sampler.invalidate(pid):
                     urgent = False
-            wake = True
-            if kind == "stats":
-                # a workload repeats unchanged stats every second: queued, but only a change wakes the front end
-                figures = {key: value for key, value in data.items() if key != "t"}
-                wake = figures != self._last_stats.get(message.name)
-                self._last_stats[message.name] = figures
-            self._put(message, wake=wake, urgent=urgent)
-            return
+            return True, urgent
+        if isinstance(message, Spawned):
+            self._pressure.spawned(message.name)
+            self._proc_pid[message.name] = message.pid
+            self._watch(message.name, message.pid)
         elif isinstance(message, Exited):
             pid = self._sampled_pid.get(message.name)
             # After a restart the old process's exit can arrive late: only the current process unregisters.
@@ -231,7 +246,7 @@ class Lab:
                 self._pid_names.pop(pid, None)
             self._pressure.exited(message.name, message.generation, requested=message.requested,
                                   spawn_failed=message.pid is None)
-        self._put(message, urgent=isinstance(message, (Spawned, Exited)))
+        return True, isinstance(message, (Spawned, Exited))
 
     def _moves_pages(self, name: str, event: Mapping[str, Any]) -> bool:
         """Whether the workload's pages may have moved with `event` (then its rollup is read at once)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import codecs
 import ctypes
 import os
 import re
@@ -13,7 +14,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from tui.core.config import WorkloadConfig
 from tui.core.vocabulary import trace_kind
@@ -25,38 +26,97 @@ PR_SET_NAME = 15
 MAX_LINE_CHARS = 2000  # a runaway child cannot flood the trace pane with one giant line
 READ_LIMIT_CHARS = protocol.MAX_MESSAGE_CHARS  # the reader never holds more of one line than this (bounded memory)
 _UNDECODABLE = re.compile("[\udc80-\udcff]")  # surrogateescape: the bytes of the output that were not UTF-8
+READ_CHUNK_BYTES = 64 * 1024  # one os.read takes what the pipe holds, up to this: one wake-up per write of a child
 
 
-def read_lines(stream: Any, limit: int = READ_LIMIT_CHARS) -> Iterator[tuple[str, str | None]]:
-    """(line, problem) per line of a text stream, reading at most `limit` characters at a time: a longer line
-    is dropped (its first characters kept to show) with the problem named, so memory stays bounded however long
-    a line a child prints; a last line cut off by the exit comes as it is (decode then says it is truncated)."""
-    while True:
-        chunk = stream.readline(limit + 1)
-        if not chunk:
-            return
-        if chunk.endswith("\n") or len(chunk) <= limit:
-            yield chunk.rstrip("\n"), None
-            continue
-        head, total = chunk[:80], len(chunk)
-        while chunk and not chunk.endswith("\n"):
-            chunk = stream.readline(limit + 1)
-            total += len(chunk)
-        yield head, f"a line of {total} characters (at most {limit}), dropped"
+def _too_long(chars: int, limit: int) -> str:
+    return f"a line of {chars} characters (at most {limit}), dropped"
+
+
+class LineSplitter:
+    """A pipe's bytes, as they come, → (line, problem) per line: UTF-8 with surrogateescape (bytes that were not
+    UTF-8 survive, so printable() can name them), lines ended by \\n, \\r\\n or \\r (as Popen's text mode did).
+
+    Bounded memory: a line longer than `limit` characters is dropped (its first 80 kept to show) with the problem
+    named, however long it is; the splitter holds at most `limit` characters of an unfinished line. A last line
+    cut off by the exit comes from end() as it is (decode then says it is truncated).
+    """
+
+    def __init__(self, limit: int = READ_LIMIT_CHARS) -> None:
+        self.limit = limit
+        self._decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")  # keeps a character cut by a read
+        self._pending = ""  # the unfinished line (≤ limit characters)
+        self._after_cr = False  # the last text ended with a CR: an LF first in the next one ends no other line
+        self._drop_head: str | None = None  # while dropping an over-long line: its first characters...
+        self._drop_chars = 0  # ...and how many it has had so far
+
+    def feed(self, data: bytes) -> list[tuple[str, str | None]]:
+        """The lines `data` completes (with what came before it)."""
+        return self._split(self._decoder.decode(data))
+
+    def end(self) -> list[tuple[str, str | None]]:
+        """At the end of the stream: the lines still held (a last line without its newline)."""
+        lines = self._split(self._decoder.decode(b"", True))
+        if self._drop_head is not None:
+            lines.append((self._drop_head, _too_long(self._drop_chars, self.limit)))
+            self._drop_head = None
+        elif self._pending:
+            lines.append((self._pending, None))
+        self._pending = ""
+        return lines
+
+    def _split(self, text: str) -> list[tuple[str, str | None]]:
+        if not text:
+            return []
+        if self._after_cr:
+            self._after_cr = False
+            if text[0] == "\n":  # the LF of a CR LF that a read cut in two
+                text = text[1:]
+        if "\r" in text:
+            self._after_cr = text[-1] == "\r"
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        limit = self.limit
+        lines: list[tuple[str, str | None]] = []
+        if self._drop_head is not None:
+            end = text.find("\n")
+            if end < 0:
+                self._drop_chars += len(text)
+                return lines
+            lines.append((self._drop_head, _too_long(self._drop_chars + end + 1, limit)))  # with its newline
+            self._drop_head = None
+            text = text[end + 1:]
+        if self._pending:
+            text = self._pending + text
+        parts = text.split("\n")
+        tail = parts.pop()
+        head = min(80, limit + 1)  # what is shown of a dropped line (however reads cut it)
+        for part in parts:
+            lines.append((part, None) if len(part) <= limit else (part[:head], _too_long(len(part) + 1, limit)))
+        if len(tail) > limit:
+            self._drop_head, self._drop_chars, self._pending = tail[:head], len(tail), ""
+        else:
+            self._pending = tail
+        return lines
 
 
 def printable(line: str) -> tuple[str, str | None]:
     """The line as the trace pane can show it (bytes that were not UTF-8 as �, control characters escaped) and
     the encoding problem, if any."""
+    if line.isascii():  # O(1) in CPython: no surrogates (undecodable bytes) in it, so no search for them
+        return (line if line.isprintable() else _escaped(line)), None
     problem = None
     bad = _UNDECODABLE.search(line)
     if bad:
         byte = ord(bad.group()) - 0xDC00
         problem = f"not UTF-8 (byte 0x{byte:02x} at column {bad.start() + 1})"
         line = _UNDECODABLE.sub("\ufffd", line)
-    if not line.isprintable():
-        line = "".join(ch if ch.isprintable() or ch == "\t" else repr(ch)[1:-1] for ch in line)
-    return line, problem
+    return (line if line.isprintable() else _escaped(line)), problem
+
+
+def _escaped(line: str) -> str:
+    return "".join(ch if ch.isprintable() or ch == "\t" else repr(ch)[1:-1] for ch in line)
+
+
 EXIT_GRACE_S = 1.0
 
 _prctl: Any
@@ -175,14 +235,20 @@ class _Child:
 
 class Supervisor:
     """One child process per workload. Spawns happen on one long-lived thread: PR_SET_PDEATHSIG fires when the
-    *thread* that forked the child ends, so a short-lived worker thread must never fork a workload."""
+    *thread* that forked the child ends, so a short-lived worker thread must never fork a workload.
+
+    `on_message` gets one message at a time; `on_batch`, when given, gets what a reader took from one read of a
+    pipe (in order, never empty) in one call, so a churn's tick of messages costs one hand-off, not one each.
+    """
 
     def __init__(self, workloads: tuple[WorkloadConfig, ...] | list[WorkloadConfig],
                  on_message: Callable[[SupervisorMessage], None], *, t0: float | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 on_raw: Callable[..., None] | None = None) -> None:
+                 on_raw: Callable[..., None] | None = None,
+                 on_batch: Callable[[Sequence[SupervisorMessage]], None] | None = None) -> None:
         self._configs = {w.name: w for w in workloads}
         self._on_message = on_message
+        self._on_batch = on_batch
         self._on_raw = on_raw
         self._clock = clock
         self._t0 = clock() if t0 is None else t0
@@ -254,9 +320,8 @@ class Supervisor:
         try:
             argv, env = workload_command(workload, lambda text: self._emit_line(name, None, generation, text))
             proc = subprocess.Popen(
-                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                # surrogateescape: bytes that are not UTF-8 survive decoding, so the reader can say which
-                text=True, encoding="utf-8", errors="surrogateescape", bufsize=1, close_fds=True,
+                # binary pipes: the readers take each write whole with os.read and decode it themselves
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, close_fds=True,
                 start_new_session=True,  # Ctrl+C in the terminal reaches the dashboard, which stops them in order
                 preexec_fn=_child_setup(os.getpid(), self._preexec.get(name)),
             )
@@ -284,32 +349,10 @@ class Supervisor:
         _name_thread(f"stdout-{child.name}")
         pid = child.proc.pid
         try:
-            for raw, problem in read_lines(child.stdout):
-                if not raw:
-                    continue
-                t_s = self.t_s()
-                line, encoding_problem = printable(raw)
-                problem = problem or encoding_problem
-                if problem is None and not line.startswith("{"):
-                    # a print() of the workload's, not a message: shown as it is
-                    self._on_message(OutputLine(child.name, pid, child.generation, t_s, line[:MAX_LINE_CHARS],
-                                                "other", "stdout"))
-                    continue
-                try:
-                    if problem is not None:
-                        raise protocol.BadMessage(f"{problem}: {line[:80]!r}")
-                    data = protocol.decode_message(line)
-                except protocol.BadMessage as error:
-                    self._bad_message(child, t_s, str(error))
-                    continue
-                if data.get("type") == "error":
-                    child.last_error = str(data.get("message", ""))[:MAX_LINE_CHARS]
-                if self._on_raw is not None:
-                    try:
-                        self._on_raw(child.name, data)
-                    except Exception:  # noqa: BLE001 - a recorder bug must not stop the reader
-                        pass
-                self._on_message(Received(child.name, pid, child.generation, t_s, data))
+            for t_s, lines in self._reads(child.stdout.fileno()):
+                batch = self._stdout_messages(child, pid, t_s, lines)
+                if batch:
+                    self._deliver(batch)
         except (OSError, ValueError):
             pass
         child.stderr_done.wait(EXIT_GRACE_S)  # the traceback on stderr is the last error of a crash
@@ -321,26 +364,82 @@ class Supervisor:
         self._on_message(Exited(child.name, pid, child.generation, self.t_s(), code, last_error,
                                 child.requested_exit))
 
-    def _bad_message(self, child: _Child, t_s: float, reason: str) -> None:
-        """A stdout line that is not a valid message: an error line in the trace pane, and in events.jsonl."""
+    def _reads(self, fd: int) -> Iterator[tuple[float, list[tuple[str, str | None]]]]:
+        """(arrival time, the lines it completed) per read of the pipe, until its end (then what was left)."""
+        splitter = LineSplitter()
+        while True:
+            data = os.read(fd, READ_CHUNK_BYTES)  # blocks until the child writes; takes the whole write
+            lines = splitter.feed(data) if data else splitter.end()
+            if lines:
+                yield self.t_s(), lines  # one clock read per read: its lines arrived together
+            if not data:
+                return
+
+    def _deliver(self, batch: list[SupervisorMessage]) -> None:
+        if self._on_batch is not None:
+            self._on_batch(batch)
+        else:
+            for message in batch:
+                self._on_message(message)
+
+    def _stdout_messages(self, child: _Child, pid: int, t_s: float,
+                         lines: list[tuple[str, str | None]]) -> list[SupervisorMessage]:
+        """The messages of one read of stdout, in order; each one also goes to the recorder hook."""
+        batch: list[SupervisorMessage] = []
+        name, generation, on_raw = child.name, child.generation, self._on_raw
+        for raw, problem in lines:
+            if not raw:
+                continue
+            if raw.isascii() and raw.isprintable():  # a message of ours: printable() would return it as it is
+                line = raw
+            else:
+                line, encoding_problem = printable(raw)
+                problem = problem or encoding_problem
+            if problem is None and not line.startswith("{"):
+                # a print() of the workload's, not a message: shown as it is
+                batch.append(OutputLine(name, pid, generation, t_s, line[:MAX_LINE_CHARS], "other", "stdout"))
+                continue
+            try:
+                if problem is not None:
+                    raise protocol.BadMessage(f"{problem}: {line[:80]!r}")
+                data = protocol.decode_message(line)
+            except protocol.BadMessage as error:
+                batch.append(self._bad_message(child, t_s, str(error)))
+                continue
+            if data["type"] == "error":
+                child.last_error = str(data.get("message", ""))[:MAX_LINE_CHARS]
+            if on_raw is not None:
+                try:
+                    on_raw(name, data)
+                except Exception:  # noqa: BLE001 - a recorder bug must not stop the reader
+                    pass
+            batch.append(Received(name, pid, generation, t_s, data))
+        return batch
+
+    def _bad_message(self, child: _Child, t_s: float, reason: str) -> OutputLine:
+        """A stdout line that is not a valid message: an error line for the trace pane, and one in events.jsonl."""
         text = f"lab: bad message from the workload: {reason}"[:MAX_LINE_CHARS]
-        self._on_message(OutputLine(child.name, child.proc.pid, child.generation, t_s, text, "error", "stdout"))
         if self._on_raw is not None:
             try:
                 self._on_raw(child.name, {"type": "lab_error", "t": round(t_s, 6), "message": text})
             except Exception:  # noqa: BLE001 - a recorder bug must not stop the reader
                 pass
+        return OutputLine(child.name, child.proc.pid, child.generation, t_s, text, "error", "stdout")
 
     def _read_stderr(self, child: _Child) -> None:
         _name_thread(f"stderr-{child.name}")
+        pid = child.proc.pid
         try:
-            for raw, problem in read_lines(child.stderr):
-                line = (printable(raw)[0] + (f" [{problem}]" if problem else ""))[:MAX_LINE_CHARS]
-                if not line.strip():
-                    continue
-                child.last_stderr = line
-                self._on_message(OutputLine(child.name, child.proc.pid, child.generation, self.t_s(), line,
-                                            trace_kind(line), "stderr"))
+            for t_s, lines in self._reads(child.stderr.fileno()):
+                batch: list[SupervisorMessage] = []
+                for raw, problem in lines:
+                    line = (printable(raw)[0] + (f" [{problem}]" if problem else ""))[:MAX_LINE_CHARS]
+                    if line.strip():
+                        batch.append(OutputLine(child.name, pid, child.generation, t_s, line, trace_kind(line),
+                                                "stderr"))
+                if batch:
+                    child.last_stderr = batch[-1].line
+                    self._deliver(batch)
         except (OSError, ValueError):
             pass
         child.stderr_done.set()
@@ -352,7 +451,7 @@ class Supervisor:
         child = self._children.get(name)
         if child is None or child.exited.is_set():
             return False
-        payload = protocol.encode_command(cmd, **fields) + "\n"
+        payload = (protocol.encode_command(cmd, **fields) + "\n").encode()
         with child.write_lock:
             try:
                 child.stdin.write(payload)
