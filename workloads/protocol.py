@@ -42,6 +42,8 @@ STATS_NAMES = tuple(f.name for f in STATS_FIELDS)
 # bools, so `type(v) is int` is isinstance(v, int) without bool.
 _STATS_CHECKS = tuple((f.name, f.type) for f in STATS_FIELDS)
 _MESSAGE_TYPE_SET = frozenset(MESSAGE_TYPES)
+# The C scanner json.loads ends in (json.loads is three Python calls and two regex matches around it).
+_SCAN_JSON = json.JSONDecoder().scan_once
 
 
 class BadMessage(ValueError):
@@ -69,9 +71,14 @@ def decode_message(line: str) -> dict[str, Any]:
     if len(line) > MAX_MESSAGE_CHARS:
         raise BadMessage(f"a line of {len(line)} characters (at most {MAX_MESSAGE_CHARS})")
     try:
-        data = json.loads(line)
-    except (ValueError, RecursionError) as exc:
-        raise BadMessage(f"not JSON ({getattr(exc, 'msg', exc)}): {line[:80]!r}") from None
+        data, end = _SCAN_JSON(line, 0)
+    except (StopIteration, ValueError, RecursionError):
+        end = -1
+    if end != len(line):  # not one JSON value from first to last character: json.loads says why (or allows spaces)
+        try:
+            data = json.loads(line)
+        except (ValueError, RecursionError) as exc:
+            raise BadMessage(f"not JSON ({getattr(exc, 'msg', exc)}): {line[:80]!r}") from None
     if not isinstance(data, dict):
         raise BadMessage(f"expected a JSON object, got {line[:80]!r}")
     type_ = data.get("type")

@@ -58,6 +58,29 @@ def test_bad_messages_say_what_was_expected(line, expected):
         protocol.decode_message(line)
 
 
+@pytest.mark.parametrize("line, expected", [
+    ('{"type":"error","t":1,"message":"x"} {}', "not JSON (Extra data)"),
+    ('{"type":"error","t":1,"message":"x"}{}', "not JSON (Extra data)"),
+    ('\ufeff{"type":"error","t":1,"message":"x"}', "not JSON (Unexpected UTF-8 BOM"),
+    ('', "not JSON (Expecting value)"),
+    ('{"type":"error","t":NaN,"message":"x"}', '"t" must be seconds'),
+    ('{"type":"stats","t":1,"heap_inuse_bytes":true}', "heap_inuse_bytes"),
+    ('{"type":["stats"],"t":1}', '"type" must be one of'),
+    ('[' * 50_000, "not JSON"),
+])
+def test_the_decoder_refuses_what_json_loads_refuses_or_the_checks_do(line, expected):
+    with pytest.raises(protocol.BadMessage, match=re.escape(expected)):
+        protocol.decode_message(line)
+
+
+def test_the_decoder_takes_what_json_loads_takes():
+    line = '{"type":"error","t":1.5,"message":"caf\\u00e9 \\ud83d\\ude00","extra":[1,{"a":null}]}'
+    import json
+
+    assert protocol.decode_message(line) == json.loads(line)
+    assert protocol.decode_message("  " + line + " \n") == json.loads(line)  # json.loads allows spaces around
+
+
 def test_commands_round_trip():
     for cmd, args in [("gc", {}), ("alloc", {"bytes": 1 << 20}), ("set_madvise", {"value": "MADV_DONTNEED"})]:
         decoded = protocol.decode_command(protocol.encode_command(cmd, **args))
