@@ -22,6 +22,9 @@ from workloads.scavenger import Plan, Scavenger, release
 GIB = 1 << 30
 KEEPALIVE_S = 1.0  # stats are sent at least this often even when nothing changes
 SPANS_INTERVAL_S = 1.0  # the span map (heap map) is sent at most this often, and only when it changed
+# The scavenger's pass and the stats, when due this close to a pattern step, run in the step's tick: one write for
+# the dashboard's reader to wake for, not two (a churn steps, scavenges and sends stats ten times a second each).
+RIDE_ALONG_S = 0.05
 _EOF = object()
 
 
@@ -73,8 +76,8 @@ class Runtime(protocol.Speaker):
         changed = self._figures() != self.last_stats
         return self.last_stats_s + (min(self.opts["stats_interval"], KEEPALIVE_S) if changed else KEEPALIVE_S)
 
-    def maybe_stats(self) -> None:
-        if self.now_s >= self.next_stats_s():
+    def maybe_stats(self, stepped: bool = False) -> None:
+        if self.now_s >= self._when(self.next_stats_s(), stepped):
             self.send_stats()
 
     def next_spans_s(self) -> float:
@@ -242,28 +245,41 @@ class Runtime(protocol.Speaker):
     def tick(self, now_s: float) -> None:
         """Do whatever is due at now_s: pattern steps, a GC on goal/period, a scavenger pass, stats."""
         self.now_s = now_s
+        stepped = False
         if self.paused_at_s is None:
             pattern_now = now_s - self.paused_total_s
             if pattern_now >= self.pattern_next_s:
                 self.pattern_next_s = self.pattern.step(pattern_now, self)
                 self.flush_allocs()
+                stepped = True
             if self.pacer.forced_due(now_s):
                 self.run_gc(forced=False, reason="period")
-            if now_s >= self.scavenger.next_due_s():
+            # the paced scavenger earns its release budget by the time since its last pass: early or late, none lost
+            if now_s >= self._when(self.scavenger.next_due_s(), stepped):
                 s = self.heap.stats()
                 plan = self.scavenger.tick(now_s, self.heap.idle_spans(), s.inuse, self.pacer.goal_bytes)
                 if plan is not None:
                     self.scavenge(plan)
-        self.maybe_stats()
+        self.maybe_stats(stepped)
         self.maybe_spans()
 
     def next_due_s(self) -> float:
         """When tick() next has something to do (the loop sleeps until then or a command arrives)."""
-        due = min(self.next_stats_s(), self.next_spans_s())
+        due = min(self._when(self.next_stats_s()), self.next_spans_s())
         if self.paused_at_s is None:
             due = min(due, self.pattern_next_s + self.paused_total_s, self.pacer.next_forced_s(),
-                      self.scavenger.next_due_s())
+                      self._when(self.scavenger.next_due_s()))
         return due
+
+    def _when(self, due_s: float, stepped: bool = False) -> float:
+        """When periodic work due at due_s runs: now if this tick stepped the pattern and it is due within
+        RIDE_ALONG_S, with the next step if that comes at most RIDE_ALONG_S after due_s, else at due_s."""
+        if self.paused_at_s is not None:
+            return due_s
+        if stepped and due_s <= self.now_s + RIDE_ALONG_S:
+            return self.now_s
+        step_s = self.pattern_next_s + self.paused_total_s
+        return step_s if due_s <= step_s <= due_s + RIDE_ALONG_S else due_s
 
 
 def _errno_in(detail: str) -> int | None:

@@ -200,3 +200,41 @@ def test_gogc_off_with_a_dropping_pattern_is_unbounded_and_the_min_heap_copy_agr
     for pattern in ("sawtooth", "churn", "burst"):
         assert max_heap_bytes({"pattern": pattern, "gogc": -1}) == UNBOUNDED_HEAP_BYTES
     assert max_heap_bytes({"pattern": "seed", "gogc": -1, "size": MIB, "count": 2, "arena_size": MIB}) == 2 * MIB
+
+
+def _churn_writes(monkeypatch, ride_along_s: float) -> tuple[float, float, float, int]:
+    """A churn with the paced scavenger on a fake clock run the way the main loop runs it (tick, flush, sleep until
+    the next due, waking 0.3 ms late): writes, stats and scavenger passes a second, and bytes released."""
+    from workloads import runtime
+
+    monkeypatch.setattr(runtime, "RIDE_ALONG_S", ride_along_s)
+    said: list[str] = []
+    opts = {**defaults(), "pattern": "churn", "live": 8 * MIB, "object_size": 64 * 1024, "rate": 16 * MIB,
+            "arena_size": 4 * MIB, "scavenger": "paced", "madvise": "MADV_DONTNEED"}
+    rt = Runtime(opts, said.append)
+    writes, stats, passes, released = 0, 0, 0, 0
+    try:
+        now_s = 0.0
+        while now_s < 12.0:
+            rt.tick(now_s)
+            if said and now_s >= 2.0:  # after the start-up
+                messages = [json.loads(line) for line in said]
+                writes += 1
+                stats += sum(m["type"] == "stats" for m in messages)
+                for m in messages:
+                    if m["type"] == "event" and m["event"] == "scavenge":
+                        passes += 1
+                        released += m["released_bytes"]
+            said.clear()
+            now_s = max(rt.next_due_s(), now_s) + 0.0003
+    finally:
+        rt.heap.close()
+    return writes / 10, stats / 10, passes / 10, released
+
+
+def test_a_churn_writes_once_a_step_and_still_scavenges_and_reports_as_often(monkeypatch):
+    before = _churn_writes(monkeypatch, 0.0)
+    after = _churn_writes(monkeypatch, 0.05)
+    assert before[0] > 14 and after[0] <= 10.5, (before, after)  # a step and a scavenger pass: one write
+    for was, now in zip(before[1:], after[1:]):  # stats, scavenger passes a second, bytes released
+        assert abs(now - was) <= 0.1 * was, (before, after)
