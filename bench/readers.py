@@ -184,14 +184,14 @@ def _old_put(queue: Any, item: Any, wake: bool = True, urgent: bool = False) -> 
 
 
 def _old_on_received(lab: Any, message: Any) -> None:
-    from tui.core.sources.live import INVALIDATING_EVENTS, URGENT_MESSAGES
+    from tui.core.sources.live import URGENT_MESSAGES
 
     data = message.data
     kind = data.get("type")
     if kind == "hello" and isinstance(data.get("pid"), int) and data["pid"] != message.pid:
         lab._watch(message.name, data["pid"])
     urgent = kind in URGENT_MESSAGES
-    if kind == "event" and data.get("event") in INVALIDATING_EVENTS:
+    if kind == "event" and lab._moves_pages(message.name, data):  # today's rule in both: only the reader differs
         pid = lab._sampled_pid.get(message.name)
         if pid is not None and lab._sampler.invalidate(pid):
             urgent = False
