@@ -27,6 +27,9 @@ MAX_LINE_CHARS = 2000  # a runaway child cannot flood the trace pane with one gi
 READ_LIMIT_CHARS = protocol.MAX_MESSAGE_CHARS  # the reader never holds more of one line than this (bounded memory)
 _UNDECODABLE = re.compile("[\udc80-\udcff]")  # surrogateescape: the bytes of the output that were not UTF-8
 READ_CHUNK_BYTES = 64 * 1024  # one os.read takes what the pipe holds, up to this: one wake-up per write of a child
+# A read that ends inside a line waits this long before the next: the line's rest is on its way (Go's runtime prints
+# a gctrace line in ~40 writes; a flood fills 64 KiB reads), and one wake-up then takes it and what followed.
+PIECES_WAIT_S = 0.005
 
 
 def _too_long(chars: int, limit: int) -> str:
@@ -374,6 +377,8 @@ class Supervisor:
                 yield self.t_s(), lines  # one clock read per read: its lines arrived together
             if not data:
                 return
+            if data[-1] not in b"\n\r":
+                time.sleep(PIECES_WAIT_S)
 
     def _deliver(self, batch: list[SupervisorMessage]) -> None:
         if self._on_batch is not None:
