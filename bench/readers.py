@@ -11,7 +11,7 @@ most every 250 ms after a wake-up through a self-pipe, as the app does. Figures:
           sleeps between writes, so each wake-up finds cold caches, as in the dashboard
   hot     the same 2 ms apart: the per-line work with warm caches
   flood   everything at once (the pipe stays full): what one reader can take, lines/s
-  stderr  the recorded gctrace/scavenger texts as plain stderr lines, one write each 1 ms apart (as Go prints them)
+  stderr  the recorded gctrace/scavenger texts on stderr, 1 ms apart, each in pieces as Go's runtime prints them
 
 old: the code before issue 16, kept here only to compare (text-mode Popen, TextIOWrapper.readline with a limit,
 the regex and isprintable per line, the decoder's checks as they were, one Lab hand-off and queue put per line).
@@ -55,9 +55,10 @@ FEEDER = r"""
 import os, pickle, sys, time
 writes, pace_s, fd = pickle.load(open(sys.argv[1], "rb")), float(sys.argv[2]), int(sys.argv[3])
 sys.stdin.buffer.read(1)  # the go: the reader is waiting
-for data in writes:
-    while data:
-        data = data[os.write(fd, data):]
+for item in writes:
+    for data in ([item] if isinstance(item, bytes) else item):  # a list: written piece by piece, back to back
+        while data:
+            data = data[os.write(fd, data):]
     if pace_s:
         time.sleep(pace_s)
 """
@@ -92,10 +93,11 @@ def repeated(writes: list[bytes], times: int) -> list[bytes]:
     return writes + [w for _ in range(times - 1) for w in again if w]
 
 
-def stderr_writes(writes: list[bytes], per_write: int = 1) -> list[bytes]:
-    texts = [json.loads(line)["line"].encode() + b"\n" for w in writes for line in w.splitlines()
-             if b'"type":"trace"' in line]
-    return [b"".join(texts[i:i + per_write]) for i in range(0, len(texts), per_write)]
+def stderr_writes(writes: list[bytes]) -> list[list[bytes]]:
+    """The recorded gctrace and scavenger lines as Go's runtime prints them on stderr: a write per number and per
+    text between numbers (~40 for a gc line), back to back."""
+    texts = [json.loads(line)["line"] + "\n" for w in writes for line in w.splitlines() if b'"type":"trace"' in line]
+    return [[piece.encode() for piece in re.findall(r"\d+|\D+", text)] for text in texts]
 
 
 # --- the code before issue 16 (only here, to compare) ------------------------------------------------------------
@@ -245,7 +247,7 @@ def _old_read_stderr(sup: Any, lab: Any, child: Any) -> None:
 # --- one run -----------------------------------------------------------------------------------------------------
 
 
-def run_reader(path: str, stream: str, writes: list[bytes], pace_s: float) -> dict[str, float]:
+def run_reader(path: str, stream: str, writes: list[Any], pace_s: float) -> dict[str, float]:
     """Feed `writes` through a real pipe into the reader of `stream` by `path` (old, new); its figures."""
     from tui.core.config import parse_config
     from tui.core.sources.live import Lab
@@ -311,7 +313,7 @@ def run_reader(path: str, stream: str, writes: list[bytes], pace_s: float) -> di
     os.close(wake_r)
     os.close(wake_w)
     lab._sampler.remove(proc.pid)
-    lines = sum(w.count(b"\n") for w in writes)
+    lines = sum((w if isinstance(w, bytes) else b"".join(w)).count(b"\n") for w in writes)
     return {"lines": lines, "delivered": delivered["messages"] + delivered["lines"], "cpu_s": cpu["reader_s"],
             "us_per_line": 1e6 * cpu["reader_s"] / lines, "lines_per_s": lines / elapsed_s}
 
