@@ -380,7 +380,7 @@ class Supervisor:
             if data[-1] not in b"\n\r":
                 time.sleep(PIECES_WAIT_S)
 
-    def _deliver(self, batch: list[SupervisorMessage]) -> None:
+    def _deliver(self, batch: Sequence[SupervisorMessage]) -> None:
         if self._on_batch is not None:
             self._on_batch(batch)
         else:
@@ -436,7 +436,7 @@ class Supervisor:
         pid = child.proc.pid
         try:
             for t_s, lines in self._reads(child.stderr.fileno()):
-                batch: list[SupervisorMessage] = []
+                batch: list[OutputLine] = []
                 for raw, problem in lines:
                     line = (printable(raw)[0] + (f" [{problem}]" if problem else ""))[:MAX_LINE_CHARS]
                     if line.strip():
