@@ -15,7 +15,8 @@ most every 250 ms after a wake-up through a self-pipe, as the app does. Figures:
 
 old: the code before issue 16, kept here only to compare (text-mode Popen, TextIOWrapper.readline with a limit,
 the regex and isprintable per line, the decoder's checks as they were, one Lab hand-off and queue put per line).
-new: Supervisor._read_stdout / _read_stderr as they are (one os.read per wake-up, LineSplitter, one batch per read).
+new: Supervisor._read_stdout / _read_stderr as they are (one read per wake-up into a reused buffer, LineSplitter,
+one batch per read, a 5 ms wait after a read that ends inside a line).
 """
 
 from __future__ import annotations
