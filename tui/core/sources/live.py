@@ -226,13 +226,15 @@ class Lab:
             if kind == "hello" and isinstance(data.get("pid"), int) and data["pid"] != message.pid:
                 self._watch(message.name, data["pid"])  # e.g. a launcher in between: sample the real program
             urgent = kind in URGENT_MESSAGES
-            if kind == "event" and self._moves_pages(message.name, data):
+            if kind == "event" and data.get("event") in INVALIDATING_EVENTS:
                 pid = self._sampled_pid.get(message.name)
                 # the kernel read it triggers follows within a tick and is urgent itself (it moved): the frame waits
                 # for that, not for the announcement, so one release is one frame with its figures; in a churn the
-                # read waits for the page-walk budget, and the announcement (its heap figures) is shown at once
-                if pid is not None and self._sampler.invalidate(pid):
-                    urgent = False
+                # read waits for the page-walk budget, and the announcement (its heap figures) is shown at once.
+                # One that moves no page (a GC, a free) is not urgent either: it would spend the urgent frame a
+                # release right after it needs (bench 5: free, GC, then a scavenge 0.1 s later waited ~100 ms)
+                urgent = bool(self._moves_pages(message.name, data) and pid is not None
+                              and not self._sampler.invalidate(pid))
             return True, urgent
         if isinstance(message, Spawned):
             self._pressure.spawned(message.name)
