@@ -43,7 +43,7 @@ STATS_NAMES = tuple(f.name for f in STATS_FIELDS)
 _STATS_CHECKS = tuple((f.name, f.type) for f in STATS_FIELDS)
 _MESSAGE_TYPE_SET = frozenset(MESSAGE_TYPES)
 # The C scanner json.loads ends in (json.loads is three Python calls and two regex matches around it).
-_SCAN_JSON = json.JSONDecoder().scan_once
+_SCAN_JSON: Callable[[str, int], tuple[Any, int]] = getattr(json.JSONDecoder(), "scan_once")
 
 
 class BadMessage(ValueError):
@@ -90,7 +90,7 @@ def decode_message(line: str) -> dict[str, Any]:
     if type_ == "stats":
         for name, kind in _STATS_CHECKS:
             value = data.get(name)
-            if type(value) is not kind or (kind is int and value < 0):
+            if type(value) is not kind or (type(value) is int and value < 0):
                 raise BadMessage(f"stats: \"{name}\" must be {'a whole number ≥ 0' if kind is int else 'a string'}"
                                  f", got {_short(value)}")
     elif type_ == "trace":
