@@ -255,8 +255,11 @@ class Lab:
         what = event.get("event")
         if what in RELEASE_EVENTS and event.get("released_bytes") == 0:
             return False  # a sweep that found nothing idle long enough
-        announced = self._supervisor.config(name).kind == "python"
-        return what in (PAGE_EVENTS if announced else INVALIDATING_EVENTS)
+        return what in (PAGE_EVENTS if self._announces(name) else INVALIDATING_EVENTS)
+
+    def _announces(self, name: str) -> bool:
+        """Our Python workloads announce every release and re-touch; real runtimes and allocators do not."""
+        return self._supervisor.config(name).kind == "python"
 
     def _watch(self, name: str, pid: int) -> None:
         old = self._sampled_pid.get(name)
@@ -265,7 +268,7 @@ class Lab:
             self._pid_names.pop(old, None)
         self._sampled_pid[name] = pid
         self._pid_names[pid] = name
-        announced = self._supervisor.config(name).kind == "python"
+        announced = self._announces(name)
         self._sampler.add(pid, ANNOUNCED_ROLLUP_MAX_AGE_S if announced else None, announced=announced)
         self._sampler.set_no_lazyfree(pid, self._statuses[name].madvise in NO_LAZYFREE_MODES)
 
