@@ -74,7 +74,7 @@ async def _replay_in_the_dashboard(record_dir, clock):
         await settle(app, pilot)
         assert lab.paused and lab.t_s() == 10.0
         assert_panels_match_csv(app, record_dir)
-        assert "paused" in app.query_one(LabHeader).render().plain
+        assert "paused" in app.query_one(LabHeader).text.plain
         await pilot.press("space", "x")
         assert lab.speed == 10.0 and not lab.paused
         await pilot.press("3")

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
-from textual.widgets import Static
+from textual.strip import Strip
+from textual.widget import Widget
 
 from tui.core.kernel.system import SystemInfo
 from tui.core.timeline import TimelineStep, describe_step
@@ -35,19 +38,49 @@ def header_text(
     return text
 
 
-class LabHeader(Static):
-    """One line; `show()` skips the update when the text is unchanged."""
+class LabHeader(Widget):
+    """One line, drawn as one cached strip; `show()` repaints only when the text changed.
+
+    Not a Static: Static's update and render path (Content, visual styles) cost ~1.7 ms for this one line, once a
+    second, a sixth of the steady dashboard's main thread; rich renders the same segments in a fraction of that.
+    """
 
     DEFAULT_CSS = """
     LabHeader { height: 1; background: $panel; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
-        super().__init__("", id=id)
+        super().__init__(id=id)
+        self._text = Text()
         self._shown: str | None = None
+        self._strip: Strip | None = None
+
+    @property
+    def text(self) -> Text:
+        """The text shown (before it is cut to the width)."""
+        return self._text
 
     def show(self, text: Text) -> None:
         plain = text.plain + repr(text.spans)
         if plain != self._shown:
             self._shown = plain
-            self.update(text, layout=False)
+            self._text = text
+            self._strip = None
+            self.refresh()
+
+    def on_resize(self) -> None:
+        self._strip = None
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        base = self.rich_style  # the header's background under every span's colour
+        if y != 0:
+            return Strip.blank(width, base)
+        if self._strip is None or self._strip.cell_length != width:
+            text = self._text.copy()
+            text.truncate(width, overflow="ellipsis")
+            segments = [Segment(segment.text, base + segment.style if segment.style else base)
+                        for segment in text.render(self.app.console, end="")]
+            # the padding as Static pads: the background alone
+            self._strip = Strip(segments).extend_cell_length(width, Style(bgcolor=base.bgcolor))
+        return self._strip
