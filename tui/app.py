@@ -11,7 +11,9 @@ from textual.app import App, ComposeResult
 from textual.containers import Container
 from textual.reactive import reactive
 from textual.timer import Timer
+from asyncio import TimerHandle
 
+from tui.frames import LeanFrames
 from tui.core.kernel.system import SystemInfo, read_mem_available_bytes
 from tui.core.model import LabUpdate, TraceLine
 from tui.core.sources.base import Source
@@ -40,7 +42,7 @@ MANY_WORKLOADS = 4  # more than this: three panels a row, scrolling (app.tcss #p
 COMPACT_WIDTH = 100
 COMPACT_HEIGHT = 30
 
-class MadviseLabApp(QuickThemeLookup, WorkloadActions, App[int]):
+class MadviseLabApp(LeanFrames, QuickThemeLookup, WorkloadActions, App[int]):
     """madvise-lab: RSS, heap and LazyFree of each workload, a chart of the focused one, and the GC trace."""
 
     CSS_PATH = "app.tcss"
@@ -65,7 +67,7 @@ class MadviseLabApp(QuickThemeLookup, WorkloadActions, App[int]):
         self._shown_versions: dict[str, object] = {}
         self.chart_pacer = ChartPacer(chart_interval_s)
         self._chart_timer: Timer | None = None
-        self._poll_timer: Timer | None = None
+        self._poll_timer: TimerHandle | None = None  # a loop timer: one per frame (tui/frames.py)
         self._last_poll_s = self._last_urgent_poll_s = -1e9
         self._poll_due_s = -1e9  # when the pending poll timer fires
         self._wake = PendingOnce(lambda: self.post_message(LabChanged()))  # one LabChanged until it is handled
@@ -78,6 +80,7 @@ class MadviseLabApp(QuickThemeLookup, WorkloadActions, App[int]):
         self._compact = self._stopped = False
         self.heapmap_shown = False
         self.poll_count = 0
+        self._painted: list[Any] = []  # the widgets a poll can change, painted in its wake-up (on_mount)
 
     # ── layout ────────────────────────────────────────────────────────────────
     def compose(self) -> ComposeResult:
@@ -85,8 +88,7 @@ class MadviseLabApp(QuickThemeLookup, WorkloadActions, App[int]):
         with PanelGrid(id="panels"):
             for name in self.names:
                 yield WorkloadPanel(name, id=f"panel-{name}")
-        # chart and trace each in a box of their own size: Textual repaints every widget whose clip (its parent's
-        # region) overlaps a frame's changes, as a child of the screen's always does (docs/architecture.md)
+        # chart and trace each in a box of their own size (app.tcss sizes the boxes, the compact layout hides them)
         with Container(id="view-box"):
             chart = MemoryChart(id="chart")
             chart.border_title = "chart"
@@ -99,6 +101,7 @@ class MadviseLabApp(QuickThemeLookup, WorkloadActions, App[int]):
         yield BoundedFooter()
 
     def on_mount(self) -> None:
+        self._painted = list(self.query("LabHeader, WorkloadPanel, MemoryChart, HeapMapView, TracePane"))
         # a class, not an inline style, so the compact layout's CSS can still stack the panels
         self.query_one("#panels").set_class(len(self.names) == 1, "-single").set_class(
             len(self.names) > MANY_WORKLOADS, "-many")
@@ -144,7 +147,7 @@ class MadviseLabApp(QuickThemeLookup, WorkloadActions, App[int]):
         if self._poll_timer is not None:
             if due_s >= self._poll_due_s:
                 return  # the pending frame comes first
-            self._poll_timer.stop()
+            self._poll_timer.cancel()
         if urgent:
             self._last_urgent_poll_s = due_s
         if due_s <= now_s:
@@ -152,7 +155,7 @@ class MadviseLabApp(QuickThemeLookup, WorkloadActions, App[int]):
             self._poll_now()
         else:
             self._poll_due_s = due_s
-            self._poll_timer = self.set_timer(due_s - now_s, self._poll_from_timer)
+            self._poll_timer = self.loop_timer(due_s - now_s, self._poll_from_timer)
 
     def _poll_from_timer(self) -> None:
         self._poll_timer = None
@@ -164,6 +167,7 @@ class MadviseLabApp(QuickThemeLookup, WorkloadActions, App[int]):
         self._last_poll_s = self.clock()
         self.poll_count += 1
         self.apply_update(self.lab.poll())
+        self.paint_now(self._painted)  # in this wake-up, not in a frame timer's (tui/frames.py)
 
     def apply_update(self, update: LabUpdate) -> None:
         """Hand what the poll brought to the widgets, inside one batch (one repaint)."""
@@ -180,17 +184,11 @@ class MadviseLabApp(QuickThemeLookup, WorkloadActions, App[int]):
         if self.view_paused:
             self._held_trace.extend(lines)
             return
-        with self.batch_update():
+        with self.batch_update():  # one frame; it renders only the widgets that changed (tui/compositor.py)
             self.refresh_view()
-        if lines:
-            # in a frame of its own: Textual repaints the widgets inside the box around a frame's changes, and
-            # panels (top) with the trace (bottom) in one frame would repaint the chart between them too
-            self.call_after_refresh(self._write_trace, lines, self._epoch)
-
-    def _write_trace(self, lines: list[TraceLine], epoch: int) -> None:
-        pane = self.query_one_optional(TracePane)  # none while the screen is torn down
-        if epoch == self._epoch and not self._stopped and pane is not None:  # not lines of a history since rebuilt
-            pane.write_trace(lines)
+            pane = self.query_one_optional(TracePane)  # none while the screen is torn down
+            if lines and pane is not None:
+                pane.write_trace(lines)
 
     def refresh_view(self) -> None:
         """Panels whose visible state changed, the header, and the chart (or the heap map) when due."""

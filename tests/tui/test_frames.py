@@ -1,0 +1,176 @@
+"""Lean frames paint what Textual's would: every partial update of a live dashboard cell for cell, and the terminal
+(every update sent, applied in turn) shows what a full render of the screen shows."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from textual._compositor import ChopsUpdate, Compositor, LayoutUpdate
+from textual.geometry import Region
+
+from tui.frames import LeanCompositor, LeanScreen
+from tui.core.config import load_config
+from tui.launch import create_app
+
+CHURN = Path(__file__).resolve().parents[2] / "examples" / "churn.yaml"
+
+
+def line_cells(chops_line: dict, x1: int, x2: int) -> list[tuple[str, str]]:
+    """Cells x1..x2 of one line of chops (cut → strip starting at that cut), as (character, style)."""
+    cells: dict[int, tuple[str, str]] = {}
+    for cut, strip in chops_line.items():
+        if strip is None:
+            continue
+        x = cut
+        for segment in strip:
+            for char in segment.text:
+                cells[x] = (char, str(segment.style))
+                x += 1
+    return [cells.get(x, ("", "")) for x in range(x1, x2)]
+
+
+class Checker:
+    """Wraps LeanCompositor.render_partial_update: each frame's lean chops against Textual's for the same changes."""
+
+    def __init__(self) -> None:
+        self.frames = self.lines = 0
+        self.mismatches: list[str] = []
+        self.widgets_rendered = {"lean": 0, "textual": 0}
+
+    def install(self, monkeypatch) -> None:
+        original = LeanCompositor.render_partial_update
+        checker = self
+
+        def checked(compositor: LeanCompositor):  # type: ignore[no-untyped-def]
+            regions = list(compositor._dirty_regions)
+            if regions:
+                checker.compare(compositor, regions)
+            return original(compositor)
+
+        monkeypatch.setattr(LeanCompositor, "render_partial_update", checked)
+
+    def compare(self, compositor: LeanCompositor, regions: list[Region]) -> None:
+        crop = Region.from_union(regions).intersection(compositor.size.region)
+        spans = list(compositor._regions_to_spans(regions))
+        rendered = {y for y, _, _ in spans}.__contains__
+        compositor._frame_regions = regions
+        self.widgets_rendered["lean"] += sum(1 for _ in compositor._get_renders(crop))
+        lean = compositor._render_chops(crop, rendered)
+        compositor._frame_regions = None  # Textual's own path (LeanCompositor defers to it without changed regions)
+        self.widgets_rendered["textual"] += sum(1 for _ in Compositor._get_renders(compositor, crop))
+        textual = compositor._render_chops(crop, rendered)
+        self.frames += 1
+        for y, x1, x2 in spans:
+            self.lines += 1
+            if line_cells(lean[y], x1, x2) != line_cells(textual[y], x1, x2):
+                self.mismatches.append(f"line {y} cells {x1}-{x2}")
+
+
+def test_lean_frames_match_textual_cell_for_cell(monkeypatch):
+    checker = Checker()
+    checker.install(monkeypatch)
+
+    async def drive() -> None:
+        app = create_app(load_config(str(CHURN)))
+        try:
+            async with app.run_test(size=(160, 48)) as pilot:
+                assert isinstance(app.screen, LeanScreen)
+                while checker.frames < 15:  # real workloads churning: panels, header, trace, chart change
+                    await pilot.pause(0.2)
+                await pilot.press("tab")  # focus moves: borders, chart title
+                await pilot.pause(1.0)
+                await pilot.press("h")  # the heap map in the chart's place
+                await pilot.pause(1.5)
+                await pilot.press("h")
+                await pilot.resize_terminal(120, 40)
+                await pilot.pause(1.5)
+                await pilot.press("space")  # view paused: the header says so
+                await pilot.pause(0.5)
+                await pilot.press("space")
+                await pilot.pause(1.0)
+        finally:
+            app.lab.stop()
+
+    asyncio.run(drive())
+    assert checker.frames >= 30, checker.frames
+    assert not checker.mismatches, checker.mismatches[:10]
+    # and it is leaner: Textual rendered more widgets for the same frames
+    assert checker.widgets_rendered["lean"] < checker.widgets_rendered["textual"], checker.widgets_rendered
+
+
+class Terminal:
+    """The cells a terminal would show, from the updates the app sends it (full layouts and partial chops)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[int, dict[int, tuple[str, str]]] = {}
+
+    def apply(self, update: object) -> None:
+        if isinstance(update, LayoutUpdate):
+            for y, line in enumerate(update.strips, update.region.y):
+                row = self.rows.setdefault(y, {})
+                x = update.region.x
+                for strip in line:
+                    for segment in strip:
+                        for char in segment.text:
+                            row[x] = (char, str(segment.style))
+                            x += 1
+        elif isinstance(update, ChopsUpdate):
+            for y, x1, x2 in update.spans:
+                row = self.rows.setdefault(y, {})
+                for x, cell in enumerate(line_cells(update.chops[y], x1, x2), x1):
+                    row[x] = cell
+
+    def lines(self, width: int, height: int) -> list[list[tuple[str, str]]]:
+        return [[self.rows.get(y, {}).get(x, ("", "")) for x in range(width)] for y in range(height)]
+
+
+def settled(app) -> bool:
+    """Nothing refreshed but not yet painted: the terminal should show exactly the screen's state."""
+    screen = app.screen
+    return (isinstance(screen, LeanScreen) and not app._batch_count and not screen._layout_required
+            and not screen._dirty_widgets and not screen._compositor._dirty_regions
+            and not any(widget._repaint_required for widget in screen.walk_children()))
+
+
+def test_the_terminal_shows_the_screen_after_each_poll(monkeypatch):
+    """Frames painted in the poll's wake-up (paint_now) and Textual's own both reach the terminal, nothing lost."""
+    terminal = Terminal()
+    checks: list[bool] = []
+    from tui.app import MadviseLabApp
+
+    def display(app, screen, update) -> None:  # what App._display would write, kept as cells
+        if update is not None and not app._batch_count:
+            terminal.apply(update)
+
+    original_poll = MadviseLabApp._poll_now
+
+    def poll_and_check(app) -> None:
+        original_poll(app)
+        if settled(app):
+            width, height = app.screen.size
+            expected = [[(char, str(segment.style)) for segment in strip for char in segment.text]
+                        for strip in app.screen._compositor.render_strips()]
+            checks.append(terminal.lines(width, height) == [row[:width] for row in expected])
+
+    monkeypatch.setattr(MadviseLabApp, "_display", display)
+    monkeypatch.setattr(MadviseLabApp, "_poll_now", poll_and_check)
+
+    async def drive() -> None:
+        app = create_app(load_config(str(CHURN)))
+        try:
+            async with app.run_test(size=(160, 48)) as pilot:
+                while len(checks) < 15:
+                    await pilot.pause(0.2)
+                await pilot.press("tab")
+                await pilot.pause(1.0)
+                await pilot.press("h")
+                await pilot.pause(1.0)
+                await pilot.press("h")
+                await pilot.pause(1.0)
+        finally:
+            app.lab.stop()
+
+    asyncio.run(drive())
+    assert len(checks) >= 20, len(checks)
+    assert all(checks), f"{checks.count(False)} of {len(checks)} polls left the terminal unlike the screen"

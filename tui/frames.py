@@ -1,0 +1,104 @@
+"""Cheaper frames: painted in the wake that changed them, rendering only the widgets and rows they touched."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+
+from textual._compositor import Compositor
+from textual.geometry import Region
+from textual.screen import Screen
+from textual.strip import Strip
+from textual.widget import Widget
+
+
+class LeanCompositor(Compositor):
+    """Textual's compositor, with partial updates that render less.
+
+    For a partial update Textual crops to the box around all the frame's changed regions, then renders every widget
+    whose clip (its parent's region) overlaps that box, and a widget wholly on screen in full: a panel's four
+    changed rows made it render the screen (48 rows), the header, the footer and every box beside them, ~8 widgets
+    a frame. Here a widget is rendered only when one of the changed regions overlaps the part of it that is on
+    screen, and only the rows from the first to the last changed one inside it; the chops and the output are
+    Textual's own. Full updates (a resize, a new layout, the snapshot tests) are Textual's unchanged.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._frame_regions: list[Region] | None = None  # the changed regions while a partial update renders
+
+    def render_partial_update(self):  # type: ignore[no-untyped-def]  # Textual's signature
+        self._frame_regions = list(self._dirty_regions)
+        try:
+            return super().render_partial_update()
+        finally:
+            self._frame_regions = None
+
+    def _get_renders(self, crop: Region | None = None) -> Iterable[tuple[Region, Region, list[Strip]]]:
+        changed = self._frame_regions
+        if crop is None or changed is None:
+            yield from super()._get_renders(crop)
+            return
+        for widget, (region, clip) in self.visible_widgets.items():  # front to back, as Textual's order
+            visible = region.intersection(clip)
+            top, bottom = visible.bottom, visible.y
+            for update in changed:
+                part = visible.intersection(update)
+                if part:
+                    top, bottom = min(top, part.y), max(bottom, part.bottom)
+            if top >= bottom:
+                continue  # nothing of this widget changed: its cells on screen stay as they are
+            # whole rows of what is visible: the chops cut a widget at its own left edge, so its strips must start there
+            rows = Region(visible.x, top, visible.width, bottom - top)
+            yield rows, rows, widget.render_lines(Region(visible.x - region.x, top - region.y, rows.width, rows.height))
+
+
+class LeanScreen(Screen):
+    """A screen whose partial updates use LeanCompositor, and that can paint at once."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._compositor = LeanCompositor()
+
+    def paint(self, widgets: Iterable[Widget]) -> None:
+        """Paint what `widgets` refreshed now, in this wake-up.
+
+        Textual would have each refreshed widget post the screen an Update message when idle, and the screen's frame
+        timer fire a tick later: two more wake-ups of the event loop per frame, and a message per widget. Anything
+        else (a layout, a scroll, an update inside a batch) is left to Textual's own frame.
+        """
+        if self.app._batch_count or not self.is_current or self._layout_required or self._scroll_required:
+            return
+        dirty = [widget for widget in widgets if widget._repaint_required and widget.display]
+        if not dirty:
+            return
+        for widget in dirty:
+            widget._repaint_required = False  # Textual's idle check would post its Update: it is painted here
+        self._dirty_widgets.update(dirty)
+        self._compositor.update_widgets(self._dirty_widgets)
+        self._compositor_refresh()
+
+
+class LeanFrames:
+    """App mixin: the default screen is a LeanScreen; `paint_now` and `loop_timer` for the app's own frames."""
+
+    def get_default_screen(self) -> Screen:
+        return LeanScreen(id="_default")
+
+    def paint_now(self, widgets: Iterable[Widget]) -> None:
+        """Paint these widgets' changes at once (on a LeanScreen; a modal screen on top paints as Textual does)."""
+        screen = self.screen  # type: ignore[attr-defined]
+        if isinstance(screen, LeanScreen):
+            screen.paint(widgets)
+
+    def loop_timer(self, delay_s: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
+        """`callback` after `delay_s` on the event loop, as one loop timer: a Textual Timer is a task with an event
+        and a sleep, and the app sets one per frame. An exception in it ends the app as Textual's timers do."""
+
+        def run() -> None:
+            try:
+                callback()
+            except Exception as error:  # noqa: BLE001 - handed to Textual, which shows it and exits
+                self._handle_exception(error)  # type: ignore[attr-defined]
+
+        return asyncio.get_running_loop().call_later(delay_s, run)
