@@ -9,6 +9,10 @@ Phases: draw (ChartView → plotext calls), plotext (its build of the character 
 PlotextPlot.render's steps (plotext's ANSI string; Text.from_ansi and render_lines count as strips). "new" is the
 working tree's MemoryChart. Both are mounted in one app at the same size and run alternately on the same view;
 their strips are compared cell by cell (text and style) and the result printed.
+
+tui/widgets/chart.py installs tui/widgets/plotext_fast at import (plotext's hottest helpers, value-for-value equal):
+it is process-wide, so both paths run on it; the first line says whether it is active. --plotext-own puts plotext's
+own functions back for the run (the figures before plotext_fast).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from textual_plotext import PlotextPlot
 from bench.common import REPO
 from tui.core.model import Marker
 from tui.core.views import ChartView
+from tui.widgets import plotext_fast
 from tui.widgets.chart import MemoryChart
 
 MiB = 1 << 20
@@ -135,7 +140,15 @@ async def measure(size: tuple[int, int], view: ChartView, builds: int, old_class
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m bench.chart_build", description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--builds", type=int, default=30, help="builds per size and path (median printed)")
+    parser.add_argument("--plotext-own", action="store_true",
+                        help="run on plotext's own functions, not plotext_fast's (the figures before it)")
     args = parser.parse_args(argv)
+    if args.plotext_own:
+        import plotext._utility as ut
+        for name, function in plotext_fast.ORIGINALS.items():
+            setattr(ut, name, function)
+    print(f"plotext {plotext_fast.plotext_version()}: plotext_fast "
+          f"{'active' if plotext_fast.installed() else 'not active'} (both paths)")
     view = churn_view()
     old_class = old_chart_class()
     print(f"old: chart.py at {OLD_COMMIT}; new: this tree. view: {len(view.t_s)} samples × {len(view.figures)} figures, {len(view.markers)} markers; "

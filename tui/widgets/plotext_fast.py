@@ -65,7 +65,7 @@ def join(data: Any) -> list[Any]:
         return rows[:] if rows is data else rows
     flat: list[Any] = []
     for row in rows:
-        if type(row) == list:  # noqa: E721 - the original's test, kept
+        if type(row) == list:  # the original's test, kept
             flat += join(row)
         else:
             flat.append(row)
