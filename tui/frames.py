@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 
 from textual._compositor import Compositor
 from textual.geometry import Region
+from textual.app import ScreenStackError
 from textual.screen import Screen
 from textual.strip import Strip
 from textual.widget import Widget
@@ -87,7 +88,10 @@ class LeanFrames:
 
     def paint_now(self, widgets: Iterable[Widget]) -> None:
         """Paint these widgets' changes at once (on a LeanScreen; a modal screen on top paints as Textual does)."""
-        screen = self.screen  # type: ignore[attr-defined]
+        try:
+            screen = self.screen  # type: ignore[attr-defined]
+        except ScreenStackError:
+            return  # the app is closing: nothing to paint on
         if isinstance(screen, LeanScreen):
             screen.paint(widgets)
 

@@ -147,7 +147,7 @@ def test_the_terminal_shows_the_screen_after_each_poll(monkeypatch):
 
     def poll_and_check(app) -> None:
         original_poll(app)
-        if settled(app):
+        if not app._stopped and settled(app):
             width, height = app.screen.size
             expected = [[(char, str(segment.style)) for segment in strip for char in segment.text]
                         for strip in app.screen._compositor.render_strips()]

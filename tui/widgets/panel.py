@@ -139,6 +139,8 @@ class WorkloadPanel(Widget, can_focus=True):
         self._keys: list[object] = [None] * LINE_COUNT
         self._strips: list[Strip | None] = [None] * LINE_COUNT
         self._styles = {key: Style(color=hex_color(rgb)) for key, rgb in FIGURE_RGB.items()}
+        self._base: Style | None = None  # rich_style walks the DOM: kept until the styles change
+        self._combined: dict[Style, Style] = {}  # base + a segment's style, for that base
 
     @property
     def view(self) -> PanelView | None:
@@ -157,6 +159,13 @@ class WorkloadPanel(Widget, can_focus=True):
         self._view = view
         self._rebuild(view)
 
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        # a theme or focus change: the lines are rebuilt under the new base style
+        self._base, self._combined, self._keys = None, {}, [None] * LINE_COUNT
+        if self._view is not None:
+            self.call_later(self.show, self._view)
+
     def on_resize(self) -> None:
         self._keys = [None] * LINE_COUNT
         if self._view is not None:
@@ -168,16 +177,22 @@ class WorkloadPanel(Widget, can_focus=True):
         if width <= 0:
             return
         lines = self._line_parts(view)
-        base: Style | None = None  # the widget's own style (background) under each segment's colour
+        if self._base is None:
+            self._base, self._combined = self.rich_style, {}
+        base = self._base  # the widget's own style (background) under each segment's colour
+        combined = self._combined
         changed: list[Region] = []
         for y, parts in enumerate(lines):
             key = (width, tuple(parts))
             if key == self._keys[y]:
                 continue
             self._keys[y] = key
-            if base is None:
-                base = self.rich_style  # walks the DOM: once a rebuild, not once a line
-            segments = [Segment(text, base + style) for text, style in parts]
+            segments = []
+            for text, style in parts:
+                full = combined.get(style)
+                if full is None:
+                    full = combined[style] = base + style
+                segments.append(Segment(text, full))
             cells = sum(cell_width(text) for text, _ in parts)
             if cells < width:
                 segments.append(Segment(" " * (width - cells), base))
