@@ -26,6 +26,11 @@ SPANS_INTERVAL_S = 1.0  # the span map (heap map) is sent at most this often, an
 # the dashboard's reader to wake for, not two (a churn steps, scavenges and sends stats ten times a second each).
 RIDE_ALONG_S = 0.05
 _EOF = object()
+_WAKE = object()  # put by a signal handler's helper thread: the loop looks at `stop` at once
+# The loop sleeps until its next periodic work, a command or a signal; at most this long, for a parent that died
+# without PR_SET_PDEATHSIG (the one thing only polling getppid() sees). Waking every 0.1 s made an idle workload
+# look busy to the sampler (its CPU time moved every tick), which then never slowed down for it.
+MAX_WAIT_S = 1.0
 
 
 class Runtime(protocol.Speaker):
@@ -395,15 +400,16 @@ def run(opts: dict[str, Any]) -> int:
     lines: "queue.Queue[object]" = queue.Queue()
 
     def on_signal(signum: int, _frame: Any) -> None:
-        # Only append: the handler runs on the main thread between bytecodes, possibly while it holds the
-        # queue's lock inside lines.get(); taking that lock here (lines.put) deadlocked the process.
-        # The loop waits at most 0.1 s and checks `stop` on every turn.
+        # The handler runs on the main thread between bytecodes, possibly while it holds the queue's lock inside
+        # lines.get(): taking that lock here (lines.put) deadlocked the process. So it appends to `stop`, and a
+        # thread of its own puts the wake-up (it waits for the lock, which lines.get() releases while it waits).
         if signum == PARENT_DEATH_SIGNAL:
             if os.getppid() == parent_pid:
                 return  # only the spawning thread ended; the parent process lives on
             stop.append("parent died")
         else:
             stop.append(signal.Signals(signum).name)
+        threading.Thread(target=lines.put, args=(_WAKE,), daemon=True).start()
 
     for signum in (signal.SIGTERM, signal.SIGINT, PARENT_DEATH_SIGNAL):
         signal.signal(signum, on_signal)
@@ -441,7 +447,7 @@ def run(opts: dict[str, Any]) -> int:
             if os.getppid() != parent_pid:
                 rt.exit_reason = "parent died"
                 break
-            wait_s = min(max(rt.next_due_s() - (time.monotonic() - t0), 0.0), 0.1)
+            wait_s = min(max(rt.next_due_s() - (time.monotonic() - t0), 0.0), MAX_WAIT_S)
             _flush()  # what this tick and the commands before it said, in one write
             try:
                 item = lines.get(timeout=wait_s)

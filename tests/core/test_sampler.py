@@ -313,3 +313,57 @@ def test_an_announced_process_growing_needs_no_page_walk_but_a_drop_or_an_announ
     assert sampler.stats().rollup_reads == walks + 2
     assert ours.lazyfree_bytes == direct.lazyfree_bytes == 0
     sampler.stop()
+
+
+def test_a_sleeping_process_is_ticked_at_the_idle_interval_and_a_running_one_at_once(child):
+    """While every watched pid slept since the last tick (its CPU time unchanged) the next tick is idle_interval_s
+    away; one that ran brings back interval_s. The figures stay the kernel's."""
+    child.do("touch")
+    collect = Collect()
+    sampler = Sampler(0.05, collect, idle_interval_s=0.5)
+    assert sampler.add(child.proc.pid)
+    sampler.tick()
+    sampler.tick()  # the child waits on its stdin: it did not run between the two ticks
+    assert sampler.all_asleep and sampler.next_interval_s() == 0.5
+    child.do("free")  # it runs (MADV_FREE of its 128 MiB)
+    sampler.invalidate(child.proc.pid)
+    sampler.tick()
+    assert not sampler.all_asleep and sampler.next_interval_s() == 0.05
+    direct = read_smaps_rollup(child.proc.pid)
+    assert abs(collect.items[-1][2].lazyfree_bytes - direct.lazyfree_bytes) <= 0.02 * direct.lazyfree_bytes
+    sampler.tick()
+    assert sampler.all_asleep
+    # without idle_interval_s it always ticks at interval_s
+    plain = Sampler(0.05, collect)
+    assert plain.add(child.proc.pid)
+    plain.tick()
+    plain.tick()
+    assert plain.next_interval_s() == 0.05
+    plain.stop()
+    sampler.stop()
+
+
+def test_the_thread_slows_down_for_a_sleeping_process_and_an_invalidation_still_reads_at_once(child):
+    child.do("touch")
+    collect = Collect()
+    sampler = Sampler(0.05, collect, idle_interval_s=0.5)
+    sampler.add(child.proc.pid)
+    sampler.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not sampler.all_asleep and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert sampler.all_asleep
+        ticks = sampler.stats().ticks
+        started = time.monotonic()
+        while sampler.stats().ticks < ticks + 2 and time.monotonic() < deadline + 5:
+            time.sleep(0.01)
+        # two ticks of a sleeping process are at least idle_interval_s apart (at 20 Hz they would be 0.05 s)
+        assert time.monotonic() - started >= 0.45
+        child.do("free")
+        sampler.invalidate(child.proc.pid)
+        # read at once, not at the next idle tick: well inside the 0.5 s
+        found = collect.wait_for(lambda item: item[2] and item[2].lazyfree_bytes >= 120 * MiB, timeout_s=0.4)
+        assert found is not None, collect.items[-3:]
+    finally:
+        sampler.stop()

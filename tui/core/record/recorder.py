@@ -148,7 +148,8 @@ class Recorder:
         self._start_monotonic = time.monotonic()
         from tui.core.sources.live import Lab
 
-        self.lab = Lab(self.config, on_message=self._on_message)
+        # every sample_interval throughout, a sleeping workload too: samples.csv is the measurement
+        self.lab = Lab(self.config, on_message=self._on_message, idle_interval_s=None)
         if self.metrics is not None:
             self.metrics.attach(self.lab)
         poll_sleep_s = max(0.005, min(0.05, self.config.sample_interval_s / 2))

@@ -15,7 +15,7 @@ from tui.core.errors import UsageError
 from tui.core.explain.report import quick_detect
 from tui.core.heapmap import HeapMap, HeapMapReader
 from tui.core.model import HeapStats, KernelMemory, LabUpdate, Marker, Sample, TraceLine, WorkloadStatus
-from tui.core.kernel.sampler import Sampler, parse_smaps_rollup
+from tui.core.kernel.sampler import IDLE_INTERVAL_S, Sampler, parse_smaps_rollup
 from tui.core.series import Series
 from tui.core.vocabulary import gc_label, scavenge_label, trace_kind
 from tui.core.sources.base import POLL_BATCH_ITEMS, ObserveOnly, SampleGate, SourceQueue
@@ -244,7 +244,8 @@ class AttachLab(ObserveOnly):
         self._statuses = {t.name: WorkloadStatus(t.name, t.pid, "running", None, t.madvise, runtime=t.runtime)
                           for t in self.targets}
         self._announced = False
-        self._sampler = Sampler(sample_interval_s, self._on_sample, t0=self._t0, clock=clock)
+        self._sampler = Sampler(sample_interval_s, self._on_sample, t0=self._t0, idle_interval_s=IDLE_INTERVAL_S,
+                                clock=clock)
         self._followers: list[FileFollower | StreamFollower] = []
         self._trace_sources = {self.targets[i].name: source for i, source in enumerate(traces) if source is not None}
         self._backlog_bytes = backlog_bytes

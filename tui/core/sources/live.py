@@ -10,7 +10,7 @@ from tui.core.config import Config
 from tui.core.heapmap import HeapMap, HeapMapReader, SpanMap, span_map_from_message
 from tui.core.model import HeapStats, NativeInfo, KernelMemory, LabUpdate, Marker, Sample, TraceLine, WorkloadStatus
 from tui.core.kernel.pressure import Pressure, PressureOutcome
-from tui.core.kernel.sampler import Sampler
+from tui.core.kernel.sampler import IDLE_INTERVAL_S, Sampler
 from tui.core.series import Series
 from tui.core.sources.base import POLL_BATCH_ITEMS, SampleGate, SourceQueue
 from tui.core.sources.supervisor import Exited, OutputLine, Received, Spawned, Supervisor
@@ -43,7 +43,10 @@ class Lab:
 
     def __init__(self, config: Config, *, notify: Callable[[], None] | None = None,
                  on_message: Callable[[str, dict], None] | None = None,
+                 idle_interval_s: float | None = IDLE_INTERVAL_S,
                  clock: Callable[[], float] = time.monotonic) -> None:
+        """`idle_interval_s`: how often a workload that has not run is read (None: every sample_interval, as
+        `record` does, whose samples.csv is the measurement)."""
         self.config = config
         self._clock = clock
         self._t0: float | None = None
@@ -64,7 +67,7 @@ class Lab:
         self._deferred: list[tuple[TimelineStep, str]] = []
         self._on_message = on_message
         self._started = self._stopped = False
-        self._sampler = Sampler(config.sample_interval_s, self._on_sample, clock=clock)
+        self._sampler = Sampler(config.sample_interval_s, self._on_sample, idle_interval_s=idle_interval_s, clock=clock)
         self._supervisor = Supervisor(config.workloads, self._on_supervisor, clock=clock, on_raw=on_message,
                                       on_batch=self._on_supervisor_batch)
         self._pressure = Pressure(config.pressure, config.names, post=lambda outcome: self._put(outcome, urgent=True),
