@@ -100,6 +100,8 @@ class LeanFrames:
         and a sleep, and the app sets one per frame. An exception in it ends the app as Textual's timers do."""
 
         def run() -> None:
+            if self._exit:  # type: ignore[attr-defined]  # exiting: the DOM may be half torn down (Textual's timers skip too)
+                return
             try:
                 callback()
             except Exception as error:  # noqa: BLE001 - handed to Textual, which shows it and exits

@@ -110,6 +110,14 @@ def test_real_go_program_in_both_release_modes(spawn, go_binary, madvdontneed, f
     env = {"GODEBUG": f"madvdontneed={madvdontneed}"}
     child = spawn([go_binary, "-pattern=steady", "-size=64MiB", "-stats-interval=1"], env)
     wait_for_smaps(child.pid, lambda e: smaps_total(e, "Rss") >= 60 * MiB, "the Go heap")
+    # the runtime may still be faulting its heap in: explain once RSS held still over four reads (0.15 s)
+    seen: list[int] = []
+
+    def held_still(entries) -> bool:
+        seen.append(smaps_total(entries, "Rss"))
+        return len(seen) >= 4 and len(set(seen[-4:])) == 1
+
+    wait_for_smaps(child.pid, held_still, "the Go heap to settle")
     before = explain_pid(child.pid)
     assert_matches_proc(before, child.pid)
     assert (before.runtime, before.allocator) == ("go", "go")

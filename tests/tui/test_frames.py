@@ -128,7 +128,9 @@ class Terminal:
 def settled(app) -> bool:
     """Nothing refreshed but not yet painted: the terminal should show exactly the screen's state."""
     screen = app.screen
+    # and no Update message on its way to the screen, nor a frame of Textual's own due
     return (isinstance(screen, LeanScreen) and not app._batch_count and not screen._layout_required
+            and screen._message_queue.empty() and not screen._update_timer._active.is_set()
             and not screen._dirty_widgets and not screen._compositor._dirty_regions
             and not any(widget._repaint_required for widget in screen.walk_children()))
 
