@@ -100,7 +100,9 @@ class LeanFrames:
         and a sleep, and the app sets one per frame. An exception in it ends the app as Textual's timers do."""
 
         def run() -> None:
-            if self._exit:  # type: ignore[attr-defined]  # exiting: the DOM may be half torn down (Textual's timers skip too)
+            # exiting or shut down (run_test's exit sets no _exit): the DOM may be half torn down; Textual's own
+            # timers are stopped or skip then too
+            if self._exit or not self.is_running:  # type: ignore[attr-defined]
                 return
             try:
                 callback()
