@@ -185,7 +185,7 @@ class MadviseLabApp(LeanFrames, QuickThemeLookup, WorkloadActions, App[int]):
         if self.view_paused:
             self._held_trace.extend(lines)
             return
-        with self.batch_update():  # one frame; it renders only the widgets that changed (tui/compositor.py)
+        with self.batch_update():  # one frame; it renders only the widgets that changed (tui/frames.py)
             self.refresh_view()
             pane = self.query_one_optional(TracePane)  # none while the screen is torn down
             if lines and pane is not None:

@@ -96,20 +96,24 @@ async def _panels_scrolled_out_of_view_are_built_when_they_scroll_in():
 
 
 def test_a_theme_change_restyles_the_panels():
-    """Panels keep their lines as strips: a new theme must rebuild them under its background, not keep the old one."""
+    """Panels and the header keep their lines as strips: a new theme must rebuild them under its background."""
     asyncio.run(_a_theme_change_restyles_the_panels())
 
 
 async def _a_theme_change_restyles_the_panels():
+    from tui.widgets.header import LabHeader
     from tui.widgets.panel import WorkloadPanel
     app = make_app()
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         panel = app.query_one("#panel-dontneed", WorkloadPanel)  # not focused: its border stays the same
         before = panel.rich_style.bgcolor
+        header = app.query_one(LabHeader)  # a cached strip too
+        assert {segment.style.bgcolor for segment in header.render_line(0)} == {header.rich_style.bgcolor}
         app.theme = "textual-light" if app.theme != "textual-light" else "nord"
         await settle(pilot)
         after = panel.rich_style.bgcolor
         assert after != before
         backgrounds = {segment.style.bgcolor for y in range(1, 5) for segment in panel.render_line(y)}
         assert backgrounds == {after}, (backgrounds, after)
+        assert {segment.style.bgcolor for segment in header.render_line(0)} == {header.rich_style.bgcolor}

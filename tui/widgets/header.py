@@ -71,12 +71,16 @@ class LabHeader(Widget):
     def on_resize(self) -> None:
         self._strip = None
 
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strip = None  # a theme change: drawn again under the new background
+
     def render_line(self, y: int) -> Strip:
         width = self.size.width
-        base = self.rich_style  # the header's background under every span's colour
         if y != 0:
-            return Strip.blank(width, base)
+            return Strip.blank(width, self.rich_style)
         if self._strip is None or self._strip.cell_length != width:
+            base = self.rich_style  # the header's background under every span's colour (walks the DOM: not per frame)
             text = self._text.copy()
             text.truncate(width, overflow="ellipsis")
             segments = [Segment(segment.text, base + segment.style if segment.style else base)
