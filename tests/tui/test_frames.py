@@ -16,18 +16,46 @@ from tui.launch import create_app
 CHURN = Path(__file__).resolve().parents[2] / "examples" / "churn.yaml"
 
 
+def strip_cells(strips, x: int):
+    """(column, (character, style)) of strips laid side by side from column x."""
+    for strip in strips:
+        for segment in strip:
+            for char in segment.text:
+                yield x, (char, str(segment.style))
+                x += 1
+
+
 def line_cells(chops_line: dict, x1: int, x2: int) -> list[tuple[str, str]]:
     """Cells x1..x2 of one line of chops (cut → strip starting at that cut), as (character, style)."""
     cells: dict[int, tuple[str, str]] = {}
     for cut, strip in chops_line.items():
-        if strip is None:
-            continue
-        x = cut
-        for segment in strip:
-            for char in segment.text:
-                cells[x] = (char, str(segment.style))
-                x += 1
+        if strip is not None:
+            cells.update(strip_cells((strip,), cut))
     return [cells.get(x, ("", "")) for x in range(x1, x2)]
+
+
+def drive_churn(ready, steps) -> None:
+    """examples/churn.yaml's real workloads under Pilot: wait until ready(), then each step, a key (str), a pause (a
+    number of seconds) or a new terminal size (a tuple)."""
+
+    async def drive() -> None:
+        app = create_app(load_config(str(CHURN)))
+        try:
+            async with app.run_test(size=(160, 48)) as pilot:
+                assert isinstance(app.screen, LeanScreen)
+                while not ready():
+                    await pilot.pause(0.2)
+                for step in steps:
+                    if isinstance(step, str):
+                        await pilot.press(step)
+                    elif isinstance(step, tuple):
+                        await pilot.resize_terminal(*step)
+                    else:
+                        await pilot.pause(step)
+        finally:
+            app.lab.stop()
+
+    asyncio.run(drive())
 
 
 class Checker:
@@ -71,28 +99,10 @@ def test_lean_frames_match_textual_cell_for_cell(monkeypatch):
     checker = Checker()
     checker.install(monkeypatch)
 
-    async def drive() -> None:
-        app = create_app(load_config(str(CHURN)))
-        try:
-            async with app.run_test(size=(160, 48)) as pilot:
-                assert isinstance(app.screen, LeanScreen)
-                while checker.frames < 15:  # real workloads churning: panels, header, trace, chart change
-                    await pilot.pause(0.2)
-                await pilot.press("tab")  # focus moves: borders, chart title
-                await pilot.pause(1.0)
-                await pilot.press("h")  # the heap map in the chart's place
-                await pilot.pause(1.5)
-                await pilot.press("h")
-                await pilot.resize_terminal(120, 40)
-                await pilot.pause(1.5)
-                await pilot.press("space")  # view paused: the header says so
-                await pilot.pause(0.5)
-                await pilot.press("space")
-                await pilot.pause(1.0)
-        finally:
-            app.lab.stop()
-
-    asyncio.run(drive())
+    # real workloads churning (panels, header, trace, chart change); then tab moves the focus (borders, chart title),
+    # h shows the heap map in the chart's place, a resize, space pauses the view (the header says so)
+    drive_churn(lambda: checker.frames >= 15,
+                ["tab", 1.0, "h", 1.5, "h", (120, 40), 1.5, "space", 0.5, "space", 1.0])
     assert checker.frames >= 30, checker.frames
     assert not checker.mismatches, checker.mismatches[:10]
     # and it is leaner: Textual rendered more widgets for the same frames
@@ -108,13 +118,7 @@ class Terminal:
     def apply(self, update: object) -> None:
         if isinstance(update, LayoutUpdate):
             for y, line in enumerate(update.strips, update.region.y):
-                row = self.rows.setdefault(y, {})
-                x = update.region.x
-                for strip in line:
-                    for segment in strip:
-                        for char in segment.text:
-                            row[x] = (char, str(segment.style))
-                            x += 1
+                self.rows.setdefault(y, {}).update(strip_cells(line, update.region.x))
         elif isinstance(update, ChopsUpdate):
             for y, x1, x2 in update.spans:
                 row = self.rows.setdefault(y, {})
@@ -151,28 +155,12 @@ def test_the_terminal_shows_the_screen_after_each_poll(monkeypatch):
         original_poll(app)
         if not app._stopped and settled(app):
             width, height = app.screen.size
-            expected = [[(char, str(segment.style)) for segment in strip for char in segment.text]
-                        for strip in app.screen._compositor.render_strips()]
+            expected = [[cell for _, cell in strip_cells((strip,), 0)] for strip in app.screen._compositor.render_strips()]
             checks.append(terminal.lines(width, height) == [row[:width] for row in expected])
 
     monkeypatch.setattr(MadviseLabApp, "_display", display)
     monkeypatch.setattr(MadviseLabApp, "_poll_now", poll_and_check)
 
-    async def drive() -> None:
-        app = create_app(load_config(str(CHURN)))
-        try:
-            async with app.run_test(size=(160, 48)) as pilot:
-                while len(checks) < 15:
-                    await pilot.pause(0.2)
-                await pilot.press("tab")
-                await pilot.pause(1.0)
-                await pilot.press("h")
-                await pilot.pause(1.0)
-                await pilot.press("h")
-                await pilot.pause(1.0)
-        finally:
-            app.lab.stop()
-
-    asyncio.run(drive())
+    drive_churn(lambda: len(checks) >= 15, ["tab", 1.0, "h", 1.0, "h", 1.0])
     assert len(checks) >= 20, len(checks)
     assert all(checks), f"{checks.count(False)} of {len(checks)} polls left the terminal unlike the screen"
