@@ -15,8 +15,8 @@ most every 250 ms after a wake-up through a self-pipe, as the app does. Figures:
 
 old: the code before issue 16, kept here only to compare (text-mode Popen, TextIOWrapper.readline with a limit,
 the regex and isprintable per line, the decoder's checks as they were, one Lab hand-off and queue put per line).
-new: Supervisor._read_stdout / _read_stderr as they are (one read per wake-up into a reused buffer, LineSplitter,
-one batch per read, a 5 ms wait after a read that ends inside a line).
+new: the supervisor's reader as it is (_Readers: one epoll thread for every pipe, one read per ready pipe into a reused
+buffer, LineSplitter, one batch per wake-up, a 5 ms wait after a read that ends inside a line).
 """
 
 from __future__ import annotations
@@ -252,7 +252,7 @@ def run_reader(path: str, stream: str, writes: list[Any], pace_s: float) -> dict
     """Feed `writes` through a real pipe into the reader of `stream` by `path` (old, new); its figures."""
     from tui.core.config import parse_config
     from tui.core.sources.live import Lab
-    from tui.core.sources.supervisor import Received, OutputLine, Spawned, _Child
+    from tui.core.sources.supervisor import Received, OutputLine, Spawned, _Child, _Readers
 
     lab = Lab(parse_config(CONFIG, "bench.yaml", mem_available_bytes=16 << 30))
     wake_r, wake_w = os.pipe()  # the front end's self-pipe (asyncio's call_soon_threadsafe writes one like it)
@@ -281,11 +281,13 @@ def run_reader(path: str, stream: str, writes: list[Any], pace_s: float) -> dict
     child = _Child("free", 1, proc)
     cpu: dict[str, float] = {}
     target: Callable[[], None]
-    if stream == "stdout":
-        child.stderr_done.set()  # nothing on stderr: the reader need not wait for it at the end
-        target = (lambda: _old_read_stdout(sup, lab, child)) if text else (lambda: sup._read_stdout(child))
-    else:
-        target = (lambda: _old_read_stderr(sup, lab, child)) if text else (lambda: sup._read_stderr(child))
+    if text:
+        target = (lambda: _old_read_stdout(sup, lab, child)) if stream == "stdout" else \
+            (lambda: _old_read_stderr(sup, lab, child))
+    else:  # today's reader, run on this bench's thread (it ends when both pipes ended and the exit was reported)
+        readers = _Readers(sup)
+        readers.add(child, start_thread=False)
+        target = readers.run
 
     def timed() -> None:
         start = time.thread_time()

@@ -31,6 +31,10 @@ _WAKE = object()  # put by a signal handler's helper thread: the loop looks at `
 # without PR_SET_PDEATHSIG (the one thing only polling getppid() sees). Waking every 0.1 s made an idle workload
 # look busy to the sampler (its CPU time moved every tick), which then never slowed down for it.
 MAX_WAIT_S = 1.0
+# Every workload's clock starts on the same grid of CLOCK_MONOTONIC, which all processes share: their ticks (a churn
+# steps ten times a second, on multiples of 0.1 s) then come together, and the dashboard's one reader thread takes
+# all their writes in one wake-up, not one each. Time 0 is thus up to this long before the process started.
+CLOCK_GRID_S = 0.1
 
 
 class Runtime(protocol.Speaker):
@@ -395,6 +399,7 @@ PARENT_DEATH_SIGNAL = signal.SIGUSR1  # not SIGTERM: PDEATHSIG also fires when t
 def run(opts: dict[str, Any]) -> int:
     """The process main loop; returns the exit code."""
     t0 = time.monotonic()
+    t0 -= t0 % CLOCK_GRID_S
     parent_pid = os.getppid()
     stop: list[str] = []
     lines: "queue.Queue[object]" = queue.Queue()

@@ -228,3 +228,44 @@ def test_the_last_stderr_line_of_a_real_process_is_its_last_error(burst):
     finally:
         lab.stop()
     assert lab.status("w").last_error == "last words"
+
+
+THREE = """\
+sample_interval: 100ms
+pressure: {cgroup_root: /proc}
+defaults: {pattern: steady, size: 4MiB, arena_size: 4MiB}
+workloads:
+  - {name: a}
+  - {name: b}
+  - {name: c}
+"""
+
+
+def _reader_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "madvise-lab-read" or t.name.startswith(("stdout-", "stderr-"))]
+
+
+def test_one_thread_reads_every_workload_and_ends_with_them():
+    lab = make_lab(THREE)
+    run = Run(lab)
+    before = _reader_threads()
+    lab.start()
+    try:
+        run.until(lambda: all(run.running(name) for name in "abc"), 30, "three workloads running")
+        readers = [t for t in _reader_threads() if t not in before]
+        assert [t.name for t in readers] == ["madvise-lab-read"]  # one thread for six pipes, not one per pipe
+        pid_b = lab._supervisor.pid("b")
+        os.kill(pid_b, 9)  # one child dies: its exit is reported and the others are still read
+        run.until(lambda: lab.status("b").state == "exited", 20, "b's exit")
+        assert lab.status("b").exit_code == -9
+        seen = {name: run.lab.series(name).latest.t_s for name in "ac"}
+        run.until(lambda: all(run.lab.series(name).latest.t_s > seen[name] + 0.3 for name in "ac"), 20,
+                  "a and c still sampled")
+        assert readers[0].is_alive()
+        lab._supervisor.restart("b")  # a new child joins the running reader
+        run.until(lambda: run.running("b") and lab._supervisor.pid("b") != pid_b, 30, "b again")
+        assert [t for t in _reader_threads() if t not in before] == readers
+    finally:
+        lab.stop()
+    readers[0].join(5)
+    assert not readers[0].is_alive(), "the reader outlived every child"

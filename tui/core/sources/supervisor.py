@@ -7,6 +7,7 @@ import codecs
 import ctypes
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from tui.core.config import WorkloadConfig
 from tui.core.vocabulary import trace_kind
@@ -30,6 +31,9 @@ READ_CHUNK_BYTES = 64 * 1024  # one os.read takes what the pipe holds, up to thi
 # A read that ends inside a line waits this long before the next: the line's rest is on its way (Go's runtime prints
 # a gctrace line in ~40 writes; a flood fills 64 KiB reads), and one wake-up then takes it and what followed.
 PIECES_WAIT_S = 0.005
+# With more children than this, a wake-up waits this long before it reads: the writes of one grid tick (see
+# workloads.runtime.CLOCK_GRID_S) come over a few milliseconds, and one read of each ready pipe then takes them all.
+GATHER_FROM_CHILDREN, GATHER_S = 2, 0.01
 
 
 def _too_long(chars: int, limit: int) -> str:
@@ -121,6 +125,9 @@ def _escaped(line: str) -> str:
 
 
 EXIT_GRACE_S = 1.0
+# After a child's stdout ended, its process is looked for this often (doubling up to the max): it exits within
+# milliseconds of closing its pipes, and a zombie is not worth a thread blocked in wait().
+EXIT_POLL_MIN_S, EXIT_POLL_MAX_S = 0.005, 0.2
 
 _prctl: Any
 try:
@@ -219,7 +226,7 @@ def _child_setup(parent_pid: int, extra: Callable[[], None] | None) -> Callable[
 
 
 class _Child:
-    """One running process and its reader threads."""
+    """One running process, its pipes and what its reading learnt (the end of each, its last error)."""
 
     def __init__(self, name: str, generation: int, proc: subprocess.Popen) -> None:
         self.name = name
@@ -232,8 +239,9 @@ class _Child:
         self.last_error: str | None = None
         self.last_stderr: str | None = None
         self.requested_exit = False
-        self.stderr_done = threading.Event()
-        self.exited = threading.Event()
+        self.stdout_ended_s: float | None = None  # monotonic, when its stdout ended (then it is waited for)
+        self.stderr_ended = False
+        self.exited = threading.Event()  # reaped, and its Exited message sent
 
 
 class Supervisor:
@@ -261,6 +269,7 @@ class Supervisor:
         self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="madvise-lab-spawn")
         self._stopped = False
         self._preexec: dict[str, Callable[[], None] | None] = {}
+        self._readers = _Readers(self)
         atexit.register(self.stop)
 
     def t_s(self) -> float:
@@ -339,50 +348,13 @@ class Supervisor:
             child.requested_exit = True
             _kill(proc)
         self._on_message(Spawned(name, proc.pid, generation, self.t_s(), workload.madvise))
-        threading.Thread(target=self._read_stderr, args=(child,), name=f"stderr-{name}", daemon=True).start()
-        threading.Thread(target=self._read_stdout, args=(child,), name=f"stdout-{name}", daemon=True).start()
+        self._readers.add(child)
         return proc.pid
 
     def _emit_line(self, name: str, pid: int | None, generation: int, text: str) -> None:
         self._on_message(OutputLine(name, pid or 0, generation, self.t_s(), f"lab: {text}", "lab", "stdout"))
 
-    # --- reader threads ---
-
-    def _read_stdout(self, child: _Child) -> None:
-        _name_thread(f"stdout-{child.name}")
-        pid = child.proc.pid
-        try:
-            for t_s, lines in self._reads(child.stdout.fileno()):
-                batch = self._stdout_messages(child, pid, t_s, lines)
-                if batch:
-                    self._deliver(batch)
-        except (OSError, ValueError):
-            pass
-        child.stderr_done.wait(EXIT_GRACE_S)  # the traceback on stderr is the last error of a crash
-        code = child.proc.wait()
-        child.exited.set()
-        last_error = child.last_error if child.last_error else child.last_stderr
-        if code == 0 and child.requested_exit:
-            last_error = child.last_error
-        self._on_message(Exited(child.name, pid, child.generation, self.t_s(), code, last_error,
-                                child.requested_exit))
-
-    def _reads(self, fd: int) -> Iterator[tuple[float, list[tuple[str, str | None]]]]:
-        """(arrival time, the lines it completed) per read of the pipe, until its end (then what was left)."""
-        splitter = LineSplitter()
-        # One buffer for every read: a fresh 64 KiB bytes a read, shrunk to the few hundred bytes read, fragments
-        # the reader thread's malloc arena (the dashboard's RSS grew ~6 MiB a minute under bench 14's flood).
-        buffer = bytearray(READ_CHUNK_BYTES)
-        view = memoryview(buffer)
-        while True:
-            n_bytes = os.readv(fd, (buffer,))  # blocks until the child writes; takes the whole write
-            lines = splitter.feed(view[:n_bytes]) if n_bytes else splitter.end()
-            if lines:
-                yield self.t_s(), lines  # one clock read per read: its lines arrived together
-            if not n_bytes:
-                return
-            if buffer[n_bytes - 1] not in b"\n\r":
-                time.sleep(PIECES_WAIT_S)
+    # --- reading (one thread for every child's pipes: _Readers) ---
 
     def _deliver(self, batch: Sequence[SupervisorMessage]) -> None:
         if self._on_batch is not None:
@@ -435,23 +407,26 @@ class Supervisor:
                 pass
         return OutputLine(child.name, child.proc.pid, child.generation, t_s, text, "error", "stdout")
 
-    def _read_stderr(self, child: _Child) -> None:
-        _name_thread(f"stderr-{child.name}")
-        pid = child.proc.pid
-        try:
-            for t_s, lines in self._reads(child.stderr.fileno()):
-                batch: list[OutputLine] = []
-                for raw, problem in lines:
-                    line = (printable(raw)[0] + (f" [{problem}]" if problem else ""))[:MAX_LINE_CHARS]
-                    if line.strip():
-                        batch.append(OutputLine(child.name, pid, child.generation, t_s, line, trace_kind(line),
-                                                "stderr"))
-                if batch:
-                    child.last_stderr = batch[-1].line
-                    self._deliver(batch)
-        except (OSError, ValueError):
-            pass
-        child.stderr_done.set()
+    def _stderr_messages(self, child: _Child, t_s: float, lines: list[tuple[str, str | None]]) -> list[OutputLine]:
+        """The trace lines of one read of stderr, in order (blank lines dropped)."""
+        batch: list[OutputLine] = []
+        pid, name, generation = child.proc.pid, child.name, child.generation
+        for raw, problem in lines:
+            line = (printable(raw)[0] + (f" [{problem}]" if problem else ""))[:MAX_LINE_CHARS]
+            if line.strip():
+                batch.append(OutputLine(name, pid, generation, t_s, line, trace_kind(line), "stderr"))
+        if batch:
+            child.last_stderr = batch[-1].line
+        return batch
+
+    def _exited(self, child: _Child) -> Exited:
+        """The exit of a child whose stdout ended and whose process was reaped."""
+        code = child.proc.returncode
+        last_error = child.last_error if child.last_error else child.last_stderr
+        if code == 0 and child.requested_exit:
+            last_error = child.last_error
+        return Exited(child.name, child.proc.pid, child.generation, self.t_s(), code, last_error,
+                      child.requested_exit)
 
     # --- commands ---
 
@@ -512,6 +487,127 @@ class Supervisor:
                 pass
             child.exited.wait(0.5)
         atexit.unregister(self.stop)
+
+
+class _Stream:
+    """One pipe of a child, as the reader thread holds it."""
+
+    __slots__ = ("child", "fd", "is_stdout", "splitter")
+
+    def __init__(self, child: _Child, fd: int, is_stdout: bool) -> None:
+        self.child, self.fd, self.is_stdout = child, fd, is_stdout
+        self.splitter = LineSplitter()
+
+
+class _Readers:
+    """One thread reads the stdout and stderr of every child (epoll), and reports each child's exit.
+
+    Why one: a thread's wake-up costs ~0.1 ms of CPU whatever it does, and two threads per workload woke ~11 times a
+    second each (a churn writes once a tick); at 16 workloads that was ~176 wake-ups a second. One thread takes
+    every pipe that is ready in one wake-up, and workloads step on a shared 100 ms grid (workloads.runtime), so
+    their writes come together. The thread exists while any child has a pipe open or an exit to report.
+    """
+
+    def __init__(self, supervisor: "Supervisor") -> None:
+        self._supervisor = supervisor
+        self._lock = threading.Lock()
+        self._epoll: select.epoll | None = None  # the running thread's (None: no thread)
+        self._streams: dict[int, _Stream] = {}  # fd → stream, while it is open
+        self._ending: list[_Child] = []  # stdout ended, Exited not sent yet
+        # One buffer for every read: a fresh 64 KiB bytes a read, shrunk to the few hundred bytes read, fragments
+        # the reader thread's malloc arena (the dashboard's RSS grew ~6 MiB a minute under bench 14's flood).
+        self._buffer = bytearray(READ_CHUNK_BYTES)
+
+    def add(self, child: _Child, start_thread: bool = True) -> None:
+        """Read `child`'s stdout and stderr from now on (a thread starts if none runs; `start_thread` False: the
+        caller runs `run()` itself, as the readers benchmark does)."""
+        streams = (_Stream(child, child.stdout.fileno(), True), _Stream(child, child.stderr.fileno(), False))
+        with self._lock:
+            epoll, start = self._epoll, self._epoll is None
+            if epoll is None:
+                epoll = self._epoll = select.epoll()
+            for stream in streams:
+                self._streams[stream.fd] = stream  # before the epoll knows it: the thread looks it up at once
+                epoll.register(stream.fd, select.EPOLLIN)
+        if start and start_thread:
+            threading.Thread(target=self.run, name="madvise-lab-read", daemon=True).start()
+
+    def run(self) -> None:
+        """The reader thread: until no child has a pipe open or an exit to report."""
+        _name_thread("madvise-lab-read")
+        epoll = self._epoll
+        assert epoll is not None
+        view = memoryview(self._buffer)
+        exit_wait_s = EXIT_POLL_MIN_S
+        while True:
+            with self._lock:
+                if not self._streams and not self._ending:
+                    self._epoll = None  # the next add() starts a thread with a new epoll
+                    epoll.close()
+                    return
+            events = epoll.poll(exit_wait_s if self._ending else -1)
+            if events and len(self._streams) > 2 * GATHER_FROM_CHILDREN:
+                time.sleep(GATHER_S)  # the other children's writes of this grid tick are on their way
+                events = epoll.poll(0)
+            batch: list[SupervisorMessage] = []
+            in_pieces = False  # a read ended inside a line: its rest is on the way
+            for fd, _mask in events:
+                stream = self._streams.get(fd)
+                if stream is not None:
+                    in_pieces |= self._read(stream, view, batch)
+            if self._ending:
+                exits = self._reap()
+                if exits:
+                    exit_wait_s = EXIT_POLL_MIN_S
+                    batch.extend(exits)
+                elif not events:
+                    exit_wait_s = min(2 * exit_wait_s, EXIT_POLL_MAX_S)
+            if batch:
+                self._supervisor._deliver(batch)  # one hand-off for what every pipe said in this wake-up
+            if in_pieces:
+                time.sleep(PIECES_WAIT_S)
+
+    def _read(self, stream: _Stream, view: memoryview, batch: list[SupervisorMessage]) -> bool:
+        """One read of a ready pipe into `batch`; True when it ended inside a line."""
+        sup, child = self._supervisor, stream.child
+        try:
+            n_bytes = os.readv(stream.fd, (self._buffer,))  # takes the whole write (up to READ_CHUNK_BYTES)
+        except OSError:
+            n_bytes = 0  # the pipe is gone: as its end
+        lines = stream.splitter.feed(view[:n_bytes]) if n_bytes else stream.splitter.end()
+        if lines:
+            t_s = sup.t_s()  # one clock read per read: its lines arrived together
+            if stream.is_stdout:
+                batch.extend(sup._stdout_messages(child, child.proc.pid, t_s, lines))
+            else:
+                batch.extend(sup._stderr_messages(child, t_s, lines))
+        if n_bytes:
+            return self._buffer[n_bytes - 1] not in b"\n\r"
+        with self._lock:  # the end of this pipe
+            del self._streams[stream.fd]
+            if self._epoll is not None:
+                self._epoll.unregister(stream.fd)
+            if stream.is_stdout:
+                child.stdout_ended_s = time.monotonic()
+                self._ending.append(child)
+            else:
+                child.stderr_ended = True
+        return False
+
+    def _reap(self) -> list[Exited]:
+        """Exited for each child whose stdout ended, whose stderr ended too (or had EXIT_GRACE_S to: the
+        traceback on stderr is the last error of a crash) and whose process was reaped."""
+        now_s, done = time.monotonic(), []
+        for child in list(self._ending):
+            assert child.stdout_ended_s is not None
+            if not child.stderr_ended and now_s - child.stdout_ended_s < EXIT_GRACE_S:
+                continue
+            if child.proc.poll() is None:  # not reaped yet (or another thread is in wait() right now)
+                continue
+            self._ending.remove(child)
+            child.exited.set()
+            done.append(self._supervisor._exited(child))
+        return done
 
 
 def _kill(proc: subprocess.Popen) -> None:
