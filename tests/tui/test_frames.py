@@ -3,26 +3,11 @@
 
 from __future__ import annotations
 
-import asyncio
-from pathlib import Path
-
 from textual._compositor import ChopsUpdate, Compositor, LayoutUpdate
 from textual.geometry import Region
 
+from churn_support import drive_churn, strip_cells
 from tui.frames import LeanCompositor, LeanScreen
-from tui.core.config import load_config
-from tui.launch import create_app
-
-CHURN = Path(__file__).resolve().parents[2] / "examples" / "churn.yaml"
-
-
-def strip_cells(strips, x: int):
-    """(column, (character, style)) of strips laid side by side from column x."""
-    for strip in strips:
-        for segment in strip:
-            for char in segment.text:
-                yield x, (char, str(segment.style))
-                x += 1
 
 
 def line_cells(chops_line: dict, x1: int, x2: int) -> list[tuple[str, str]]:
@@ -32,30 +17,6 @@ def line_cells(chops_line: dict, x1: int, x2: int) -> list[tuple[str, str]]:
         if strip is not None:
             cells.update(strip_cells((strip,), cut))
     return [cells.get(x, ("", "")) for x in range(x1, x2)]
-
-
-def drive_churn(ready, steps) -> None:
-    """examples/churn.yaml's real workloads under Pilot: wait until ready(), then each step, a key (str), a pause (a
-    number of seconds) or a new terminal size (a tuple)."""
-
-    async def drive() -> None:
-        app = create_app(load_config(str(CHURN)))
-        try:
-            async with app.run_test(size=(160, 48)) as pilot:
-                assert isinstance(app.screen, LeanScreen)
-                while not ready():
-                    await pilot.pause(0.2)
-                for step in steps:
-                    if isinstance(step, str):
-                        await pilot.press(step)
-                    elif isinstance(step, tuple):
-                        await pilot.resize_terminal(*step)
-                    else:
-                        await pilot.pause(step)
-        finally:
-            app.lab.stop()
-
-    asyncio.run(drive())
 
 
 class Checker:

@@ -141,6 +141,7 @@ class WorkloadPanel(Widget, can_focus=True):
         self._styles = {key: Style(color=hex_color(rgb)) for key, rgb in FIGURE_RGB.items()}
         self._base: Style | None = None  # rich_style walks the DOM: kept until the styles change
         self._combined: dict[Style, Style] = {}  # base + a segment's style, for that base
+        self._frame: _Frame | None = None  # the border and padding around a content line, as Textual drew them
 
     @property
     def view(self) -> PanelView | None:
@@ -161,8 +162,8 @@ class WorkloadPanel(Widget, can_focus=True):
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        # a theme or focus change: the lines are rebuilt under the new base style
-        self._base, self._combined, self._keys = None, {}, [None] * LINE_COUNT
+        # a theme or focus change: the lines are rebuilt under the new base style, in a frame of the new colours
+        self._base, self._combined, self._keys, self._frame = None, {}, [None] * LINE_COUNT, None
         if self._view is not None:
             self.call_later(self.show, self._view)
 
@@ -223,6 +224,27 @@ class WorkloadPanel(Widget, can_focus=True):
         lines.append(footer_text(view))
         return lines
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """Textual's rendering, except for a changed content line: that is its strip in the border and padding that
+        Textual drew around it last time (a churn changes five lines of every panel five times a second, and
+        Textual's styles cache builds each line's border, padding and filters anew: a third of a frame)."""
+        frame = self._frame
+        if frame is None or frame.width != self.outer_size.width or crop.column_span != (0, frame.width):
+            strips = super().render_lines(crop)
+            self._frame = _Frame.learn(self, crop, strips)
+            return strips
+        top = frame.top
+        strips = []
+        for y in crop.line_range:
+            content = self._strips[y - top] if 0 <= y - top < LINE_COUNT else None
+            if content is None:  # a border line, or a line not drawn yet: Textual's (its cache keeps borders)
+                strips.extend(super().render_lines(Region(0, y, frame.width, 1)))
+                continue
+            for line_filter in frame.filters:
+                content = content.apply_filter(line_filter, frame.background)
+            strips.append(Strip.join((frame.left, content, frame.right)))
+        return strips
+
     def render_line(self, y: int) -> Strip:
         if 0 <= y < LINE_COUNT and self._strips[y] is not None:
             return self._strips[y]  # type: ignore[return-value]
@@ -230,6 +252,36 @@ class WorkloadPanel(Widget, can_focus=True):
             return Strip([Segment("waiting for the first sample…", self.rich_style + _DIM)]).crop_extend(
                 0, self.size.width, self.rich_style)
         return Strip.blank(self.size.width, self.rich_style)
+
+
+class _Frame:
+    """What Textual draws around a panel's content line (border and padding, filtered), learnt from a line it drew.
+
+    Only for what a join of the three parts reproduces: no tint, opacity, text opacity or hatch (each of those
+    changes the content's own cells). The filters Textual applies to a whole line (e.g. ANSI colours to true
+    colour) work segment by segment, so the content is filtered alone and the borders are kept filtered.
+    """
+
+    __slots__ = ("width", "top", "left", "right", "filters", "background")
+
+    def __init__(self, width: int, top: int, left: Strip, right: Strip, filters: tuple, background: object) -> None:
+        self.width, self.top, self.left, self.right = width, top, left, right
+        self.filters, self.background = filters, background
+
+    @classmethod
+    def learn(cls, panel: "WorkloadPanel", crop: Region, strips: list[Strip]) -> "_Frame | None":
+        styles = panel.styles
+        width = panel.outer_size.width
+        if (crop.column_span != (0, width) or styles.tint.a or panel.opacity != 1.0 or styles.text_opacity != 1.0
+                or (styles.has_rule("hatch") and styles.hatch != "none")):
+            return None
+        gutter = styles.gutter
+        for y, strip in zip(crop.line_range, strips):
+            if 0 <= y - gutter.top < LINE_COUNT and panel._strips[y - gutter.top] is not None:
+                left, right = strip.crop(0, gutter.left), strip.crop(width - gutter.right, width)
+                return cls(width, gutter.top, left, right, tuple(panel.get_line_filters()),
+                           panel.background_colors[1])
+        return None
 
 
 class PanelGrid(Container):
