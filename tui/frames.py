@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 
-from textual._compositor import Compositor
+from textual._compositor import Compositor, CompositorUpdate, LayoutUpdate
 from textual.geometry import Region
 from textual.app import ScreenStackError
 from textual.screen import Screen
@@ -19,9 +19,12 @@ class LeanCompositor(Compositor):
     For a partial update Textual crops to the box around all the frame's changed regions, then renders every widget
     whose clip (its parent's region) overlaps that box, and a widget wholly on screen in full: a panel's four
     changed rows made it render the screen (48 rows), the header, the footer and every box beside them, ~8 widgets
-    a frame. Here a widget is rendered only when one of the changed regions overlaps the part of it that is on
-    screen, and only the rows from the first to the last changed one inside it; the chops and the output are
-    Textual's own. Full updates (a resize, a new layout, the snapshot tests) are Textual's unchanged.
+    a frame. Here, when each changed region lies inside the front-most widget there (the common case: a panel's
+    changed lines), the update is that widget's lines for the region, written as they are (`direct_update`: no
+    chops, no cutting and re-joining of every line). Otherwise a widget is rendered only when one of the changed
+    regions overlaps the part of it that is on screen, and only the rows from the first to the last changed one
+    inside it; the chops and the output are Textual's own. Full updates (a resize, a new layout, the snapshot
+    tests) are Textual's unchanged.
     """
 
     def __init__(self) -> None:
@@ -29,11 +32,41 @@ class LeanCompositor(Compositor):
         self._frame_regions: list[Region] | None = None  # the changed regions while a partial update renders
 
     def render_partial_update(self):  # type: ignore[no-untyped-def]  # Textual's signature
-        self._frame_regions = list(self._dirty_regions)
+        regions = list(self._dirty_regions)
+        direct = self.direct_update(regions)
+        if direct is not None:
+            self._dirty_regions.clear()
+            return direct
+        self._frame_regions = regions
         try:
             return super().render_partial_update()
         finally:
             self._frame_regions = None
+
+    def direct_update(self, regions: list[Region]) -> "DirectUpdate | None":
+        """The update when each changed region lies wholly inside the front-most widget there (a panel's lines, the
+        trace pane's): that widget's lines for it, as they are. Its cells are what the chops would take, since the
+        front widget wins every cut, without cutting and re-joining each line. None when widgets meet inside a
+        region: then Textual's chops decide, cut by cut."""
+        if not regions:
+            return None
+        screen = self.size.region
+        shown = [(widget, region, region.intersection(clip)) for widget, (region, clip) in self.visible_widgets.items()]
+        updates: list[LayoutUpdate] = []
+        for changed in regions:
+            changed = changed.intersection(screen)
+            if not changed:
+                continue
+            for widget, region, visible in shown:  # front to back: the first one there is the one seen
+                if visible.overlaps(changed):
+                    if not visible.contains_region(changed):
+                        return None
+                    crop = Region(changed.x - region.x, changed.y - region.y, changed.width, changed.height)
+                    updates.append(LayoutUpdate([[line] for line in widget.render_lines(crop)], changed))
+                    break
+            else:
+                return None  # nothing on screen there (never, the screen is behind all): Textual's way
+        return DirectUpdate(updates)
 
     def _get_renders(self, crop: Region | None = None) -> Iterable[tuple[Region, Region, list[Strip]]]:
         changed = self._frame_regions
@@ -52,6 +85,20 @@ class LeanCompositor(Compositor):
             # whole rows of what is visible: the chops cut a widget at its own left edge, so its strips must start there
             rows = Region(visible.x, top, visible.width, bottom - top)
             yield rows, rows, widget.render_lines(Region(visible.x - region.x, top - region.y, rows.width, rows.height))
+
+
+class DirectUpdate(CompositorUpdate):
+    """Several regions, each painted from one widget's lines (what `LeanCompositor.direct_update` found)."""
+
+    def __init__(self, updates: list[LayoutUpdate]) -> None:
+        self.updates = updates
+
+    def __rich_console__(self, console, options):  # type: ignore[no-untyped-def]  # a renderable, as Textual's
+        for update in self.updates:
+            yield from update.__rich_console__(console, options)
+
+    def render_segments(self, console) -> str:  # type: ignore[no-untyped-def]
+        return "".join([update.render_segments(console) for update in self.updates])
 
 
 class LeanScreen(Screen):

@@ -7,7 +7,7 @@ from textual._compositor import ChopsUpdate, Compositor, LayoutUpdate
 from textual.geometry import Region
 
 from churn_support import drive_churn, strip_cells
-from tui.frames import LeanCompositor, LeanScreen
+from tui.frames import DirectUpdate, LeanCompositor, LeanScreen
 
 
 def line_cells(chops_line: dict, x1: int, x2: int) -> list[tuple[str, str]]:
@@ -23,7 +23,7 @@ class Checker:
     """Wraps LeanCompositor.render_partial_update: each frame's lean chops against Textual's for the same changes."""
 
     def __init__(self) -> None:
-        self.frames = self.lines = 0
+        self.frames = self.lines = self.direct_frames = 0
         self.mismatches: list[str] = []
         self.widgets_rendered = {"lean": 0, "textual": 0}
 
@@ -54,6 +54,15 @@ class Checker:
             self.lines += 1
             if line_cells(lean[y], x1, x2) != line_cells(textual[y], x1, x2):
                 self.mismatches.append(f"line {y} cells {x1}-{x2}")
+        direct = compositor.direct_update(regions)  # the frame as it is painted when each region has one widget
+        if direct is not None:
+            self.direct_frames += 1
+            for update in direct.updates:
+                x1, x2 = update.region.x, update.region.right
+                for y, line in enumerate(update.strips, update.region.y):
+                    cells = [cell for _, cell in strip_cells(line, x1)]
+                    if cells != line_cells(textual[y], x1, x2):
+                        self.mismatches.append(f"direct: line {y} cells {x1}-{x2}")
 
 
 def test_lean_frames_match_textual_cell_for_cell(monkeypatch):
@@ -65,6 +74,7 @@ def test_lean_frames_match_textual_cell_for_cell(monkeypatch):
     drive_churn(lambda: checker.frames >= 15,
                 ["tab", 1.0, "h", 1.5, "h", (120, 40), 1.5, "space", 0.5, "space", 1.0])
     assert checker.frames >= 30, checker.frames
+    assert checker.direct_frames >= 20, checker.direct_frames  # most frames are a region or two of one widget each
     assert not checker.mismatches, checker.mismatches[:10]
     # and it is leaner: Textual rendered more widgets for the same frames
     assert checker.widgets_rendered["lean"] < checker.widgets_rendered["textual"], checker.widgets_rendered
@@ -77,7 +87,10 @@ class Terminal:
         self.rows: dict[int, dict[int, tuple[str, str]]] = {}
 
     def apply(self, update: object) -> None:
-        if isinstance(update, LayoutUpdate):
+        if isinstance(update, DirectUpdate):
+            for part in update.updates:
+                self.apply(part)
+        elif isinstance(update, LayoutUpdate):
             for y, line in enumerate(update.strips, update.region.y):
                 self.rows.setdefault(y, {}).update(strip_cells(line, update.region.x))
         elif isinstance(update, ChopsUpdate):

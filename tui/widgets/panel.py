@@ -228,21 +228,27 @@ class WorkloadPanel(Widget, can_focus=True):
         """Textual's rendering, except for a changed content line: that is its strip in the border and padding that
         Textual drew around it last time (a churn changes five lines of every panel five times a second, and
         Textual's styles cache builds each line's border, padding and filters anew: a third of a frame)."""
+        width = self.outer_size.width
+        x1, x2 = crop.column_span
         frame = self._frame
-        if frame is None or frame.width != self.outer_size.width or crop.column_span != (0, frame.width):
-            strips = super().render_lines(crop)
-            self._frame = _Frame.learn(self, crop, strips)
-            return strips
-        top = frame.top
+        if frame is None or frame.width != width:
+            whole = super().render_lines(Region(0, crop.y, width, crop.height))  # whole lines, to learn from
+            self._frame = _Frame.learn(self, crop.y, whole)
+            return whole if (x1, x2) == (0, width) else [strip.crop(x1, x2) for strip in whole]
+        top, content_only = frame.top, (x1, x2) == frame.content_span
         strips = []
         for y in crop.line_range:
             content = self._strips[y - top] if 0 <= y - top < LINE_COUNT else None
             if content is None:  # a border line, or a line not drawn yet: Textual's (its cache keeps borders)
-                strips.extend(super().render_lines(Region(0, y, frame.width, 1)))
+                strips.extend(super().render_lines(Region(x1, y, x2 - x1, 1)))
                 continue
             for line_filter in frame.filters:
                 content = content.apply_filter(line_filter, frame.background)
-            strips.append(Strip.join((frame.left, content, frame.right)))
+            if content_only:  # what a changed line repaints: the content alone
+                strips.append(content)
+            else:
+                line = Strip.join((frame.left, content, frame.right))
+                strips.append(line if (x1, x2) == (0, width) else line.crop(x1, x2))
         return strips
 
     def render_line(self, y: int) -> Strip:
@@ -262,25 +268,27 @@ class _Frame:
     colour) work segment by segment, so the content is filtered alone and the borders are kept filtered.
     """
 
-    __slots__ = ("width", "top", "left", "right", "filters", "background")
+    __slots__ = ("width", "top", "content_span", "left", "right", "filters", "background")
 
-    def __init__(self, width: int, top: int, left: Strip, right: Strip, filters: tuple, background: object) -> None:
-        self.width, self.top, self.left, self.right = width, top, left, right
+    def __init__(self, width: int, top: int, content_span: tuple[int, int], left: Strip, right: Strip,
+                 filters: tuple, background: object) -> None:
+        self.width, self.top, self.content_span, self.left, self.right = width, top, content_span, left, right
         self.filters, self.background = filters, background
 
     @classmethod
-    def learn(cls, panel: "WorkloadPanel", crop: Region, strips: list[Strip]) -> "_Frame | None":
+    def learn(cls, panel: "WorkloadPanel", first_y: int, whole_lines: list[Strip]) -> "_Frame | None":
+        """From whole lines Textual drew, starting at line first_y; None when there is no content line among them
+        or the styles change content cells."""
         styles = panel.styles
-        width = panel.outer_size.width
-        if (crop.column_span != (0, width) or styles.tint.a or panel.opacity != 1.0 or styles.text_opacity != 1.0
+        if (styles.tint.a or panel.opacity != 1.0 or styles.text_opacity != 1.0
                 or (styles.has_rule("hatch") and styles.hatch != "none")):
             return None
-        gutter = styles.gutter
-        for y, strip in zip(crop.line_range, strips):
+        width, gutter = panel.outer_size.width, styles.gutter
+        for y, strip in enumerate(whole_lines, first_y):
             if 0 <= y - gutter.top < LINE_COUNT and panel._strips[y - gutter.top] is not None:
                 left, right = strip.crop(0, gutter.left), strip.crop(width - gutter.right, width)
-                return cls(width, gutter.top, left, right, tuple(panel.get_line_filters()),
-                           panel.background_colors[1])
+                return cls(width, gutter.top, (gutter.left, width - gutter.right), left, right,
+                           tuple(panel.get_line_filters()), panel.background_colors[1])
         return None
 
 
