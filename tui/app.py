@@ -21,7 +21,7 @@ from tui.core.sources.base import Source
 from tui.core.units import MiB
 from tui.core.views import (CHART_INTERVAL_S, ChartPacer, TraceCoalescer, chart_signature, chart_view, panel_state,
                              panel_view)
-from tui.messages import LabChanged, PendingOnce
+from tui.messages import PendingOnce
 from tui.widgets.footer import BoundedFooter
 from tui.widgets.chart import MemoryChart
 from tui.widgets.header import LabHeader, header_text
@@ -71,7 +71,7 @@ class MadviseLabApp(LeanFrames, QuickThemeLookup, WorkloadActions, App[int]):
         self._poll_timer: TimerHandle | None = None  # a loop timer: one per frame (tui/frames.py)
         self._last_poll_s = self._last_urgent_poll_s = -1e9
         self._poll_due_s = -1e9  # when the pending poll timer fires
-        self._wake = PendingOnce(lambda: self.post_message(LabChanged()))  # one LabChanged until it is handled
+        self._wake = PendingOnce(lambda: self.call_from_any_thread(self._lab_changed))  # one until it has run
         self._held_trace: deque[TraceLine] = deque(maxlen=trace_lines)
         # repeated release/re-touch lines become one a second on screen (record's trace.log keeps every line)
         self._coalescer = TraceCoalescer()
@@ -132,10 +132,10 @@ class MadviseLabApp(LeanFrames, QuickThemeLookup, WorkloadActions, App[int]):
 
     # ── notifications and polling ───────────────────────────────────────────
     def lab_notify(self) -> None:
-        """Called by the source from any thread: post at most one LabChanged until the app handles it."""
+        """Called by the source from any thread: at most one _lab_changed on the loop until it has run."""
         self._wake()
 
-    def on_lab_changed(self, _: LabChanged) -> None:
+    def _lab_changed(self) -> None:
         self._wake.handled()
         self._schedule_poll(urgent=self.lab.urgent)
 

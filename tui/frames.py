@@ -145,15 +145,26 @@ class LeanFrames:
     def loop_timer(self, delay_s: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
         """`callback` after `delay_s` on the event loop, as one loop timer: a Textual Timer is a task with an event
         and a sleep, and the app sets one per frame. An exception in it ends the app as Textual's timers do."""
+        return asyncio.get_running_loop().call_later(delay_s, self._guarded, callback)
 
-        def run() -> None:
-            # exiting or shut down (run_test's exit sets no _exit): the DOM may be half torn down; Textual's own
-            # timers are stopped or skip then too
-            if self._exit or not self.is_running:  # type: ignore[attr-defined]
-                return
-            try:
-                callback()
-            except Exception as error:  # noqa: BLE001 - handed to Textual, which shows it and exits
-                self._handle_exception(error)  # type: ignore[attr-defined]
+    def call_from_any_thread(self, callback: Callable[[], None]) -> bool:
+        """`callback` soon on the event loop, from any thread, as a loop callback: a Textual message would wake the
+        app's message task and look its handler up; False when the app is closing (nothing will run)."""
+        loop = self._loop  # type: ignore[attr-defined]
+        if loop is None or self._closing or self._closed:  # type: ignore[attr-defined]
+            return False
+        try:
+            loop.call_soon_threadsafe(self._guarded, callback)
+        except RuntimeError:  # the loop is closed
+            return False
+        return True
 
-        return asyncio.get_running_loop().call_later(delay_s, run)
+    def _guarded(self, callback: Callable[[], None]) -> None:
+        # exiting or shut down (run_test's exit sets no _exit): the DOM may be half torn down; Textual's own timers
+        # are stopped or skip then too
+        if self._exit or not self.is_running:  # type: ignore[attr-defined]
+            return
+        try:
+            callback()
+        except Exception as error:  # noqa: BLE001 - handed to Textual, which shows it and exits
+            self._handle_exception(error)  # type: ignore[attr-defined]

@@ -1,4 +1,4 @@
-"""Messages the dashboard posts to itself: past-tense facts, posted from any thread (LabChanged once until handled)."""
+"""Messages the dashboard posts to itself (past-tense facts), and PendingOnce, which coalesces the source's wake-ups."""
 
 from __future__ import annotations
 
@@ -6,12 +6,6 @@ import threading
 from collections.abc import Callable
 
 from textual.message import Message
-
-
-class LabChanged(Message):
-    """The lab has something new to poll (posted from the lab's threads, coalesced by the app)."""
-
-    bubble = False
 
 
 class ModePicked(Message):
@@ -35,7 +29,7 @@ class ExplanationRead(Message):
 
 class PendingOnce:
     """Calls `post` at most once until `handled()`: a source's threads may wake the app many times a frame, and one
-    queued LabChanged is enough; a post that was refused (the app is closing) leaves nothing pending."""
+    pending wake-up is enough; a post that was refused (the app is closing) leaves nothing pending."""
 
     def __init__(self, post: Callable[[], bool]) -> None:
         self._post = post

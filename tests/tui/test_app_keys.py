@@ -216,3 +216,31 @@ async def test_chart_is_redrawn_only_when_its_data_changed():
             app._poll_now()
             await settle(pilot)
         assert chart.draw_count == count
+
+
+@sync
+async def test_a_wake_up_from_another_thread_polls_at_once_and_once(monkeypatch):
+    """The source's threads wake the app through lab_notify: a loop callback, coalesced until it ran (the 1 s
+    fallback poll is pushed out of the way, so only the wake-up can show the line)."""
+    import threading
+
+    import tui.app
+
+    monkeypatch.setattr(tui.app, "FALLBACK_POLL_S", 3600.0)
+    lab = FakeLab()
+    app = make_app(lab)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        trace = app.query_one(TracePane)
+        for round_ in range(2):  # the second wake-up works too: the first one's pending mark was cleared
+            polls = app.poll_count
+            lab.push(LabUpdate(trace_lines=(TraceLine(40.0 + round_, "free", f"gc {10 + round_} from a thread", "gc"),)))
+            threads = [threading.Thread(target=app.lab_notify) for _ in range(5)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            await wait_for(pilot, lambda: any(f"gc {10 + round_} from a thread" in strip.text for strip in trace.lines),
+                           "the line the wake-up brought")
+            await settle(pilot)
+            assert app.poll_count == polls + 1, (polls, app.poll_count)  # five wake-ups, one poll
