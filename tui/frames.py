@@ -154,10 +154,16 @@ class LeanFrames:
         if loop is None or self._closing or self._closed:  # type: ignore[attr-defined]
             return False
         try:
-            loop.call_soon_threadsafe(self._guarded, callback)
+            loop.call_soon_threadsafe(self._from_thread, callback)
         except RuntimeError:  # the loop is closed
             return False
         return True
+
+    def _from_thread(self, callback: Callable[[], None]) -> None:
+        # a callback runs in the context of the thread that scheduled it, where no app is active; Textual's code
+        # (and every timer or task made in the callback, which copy the context) needs the app's
+        with self._context():  # type: ignore[attr-defined]
+            self._guarded(callback)
 
     def _guarded(self, callback: Callable[[], None]) -> None:
         # exiting or shut down (run_test's exit sets no _exit): the DOM may be half torn down; Textual's own timers

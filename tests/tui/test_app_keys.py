@@ -224,11 +224,20 @@ async def test_a_wake_up_from_another_thread_polls_at_once_and_once(monkeypatch)
     fallback poll is pushed out of the way, so only the wake-up can show the line)."""
     import threading
 
+    from textual._context import active_app
+
     import tui.app
 
     monkeypatch.setattr(tui.app, "FALLBACK_POLL_S", 3600.0)
     lab = FakeLab()
     app = make_app(lab)
+    active_at_poll = []
+    poll_now = app._poll_now
+
+    def poll_in_context() -> None:  # Textual's code in a poll (and the timers it sets) needs the active app
+        active_at_poll.append(active_app.get(None))
+        poll_now()
+    app._poll_now = poll_in_context
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         trace = app.query_one(TracePane)
@@ -244,3 +253,4 @@ async def test_a_wake_up_from_another_thread_polls_at_once_and_once(monkeypatch)
                            "the line the wake-up brought")
             await settle(pilot)
             assert app.poll_count == polls + 1, (polls, app.poll_count)  # five wake-ups, one poll
+    assert active_at_poll and all(active is app for active in active_at_poll), active_at_poll
