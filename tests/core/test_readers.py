@@ -269,3 +269,29 @@ def test_one_thread_reads_every_workload_and_ends_with_them():
         lab.stop()
     readers[0].join(5)
     assert not readers[0].is_alive(), "the reader outlived every child"
+
+
+def test_a_failing_read_is_an_error_line_and_the_reader_goes_on(monkeypatch):
+    crashes: list[BaseException] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: crashes.append(args.exc_value))
+    original = supervisor.Supervisor._stdout_messages
+    calls = {"n": 0}
+
+    def fails_once(self, child, pid, t_s, lines):  # the second read of stdout meets a bug
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("a bug in reading")
+        return original(self, child, pid, t_s, lines)
+
+    monkeypatch.setattr(supervisor.Supervisor, "_stdout_messages", fails_once)
+    lab = make_lab(ONE)
+    run = Run(lab)
+    lab.start()
+    try:
+        run.until(lambda: any("reading its output failed: RuntimeError('a bug in reading')" in t for t in run.texts()),
+                  20, "the error line")
+        after = calls["n"]
+        run.until(lambda: calls["n"] > after + 2 and run.running("w"), 20, "reads after the failure")
+    finally:
+        lab.stop()
+    assert not crashes, crashes

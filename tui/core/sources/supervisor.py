@@ -553,8 +553,15 @@ class _Readers:
             in_pieces = False  # a read ended inside a line: its rest is on the way
             for fd, _mask in events:
                 stream = self._streams.get(fd)
-                if stream is not None:
+                if stream is None:
+                    continue
+                try:
                     in_pieces |= self._read(stream, view, batch)
+                except Exception as error:  # noqa: BLE001 - a bug in one read must not stop every workload's
+                    child = stream.child
+                    batch.append(OutputLine(child.name, child.proc.pid, child.generation, self._supervisor.t_s(),
+                                            f"lab: reading its output failed: {error!r}"[:MAX_LINE_CHARS], "error",
+                                            "stdout" if stream.is_stdout else "stderr"))
             if self._ending:
                 exits = self._reap()
                 if exits:
@@ -586,7 +593,10 @@ class _Readers:
         with self._lock:  # the end of this pipe
             del self._streams[stream.fd]
             if self._epoll is not None:
-                self._epoll.unregister(stream.fd)
+                try:
+                    self._epoll.unregister(stream.fd)
+                except OSError:  # closed already: the epoll forgot it itself
+                    pass
             if stream.is_stdout:
                 child.stdout_ended_s = time.monotonic()
                 self._ending.append(child)
