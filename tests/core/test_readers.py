@@ -284,7 +284,8 @@ def test_a_failing_read_is_an_error_line_and_the_reader_goes_on(monkeypatch):
         return original(self, child, pid, t_s, lines)
 
     monkeypatch.setattr(supervisor.Supervisor, "_stdout_messages", fails_once)
-    lab = make_lab(ONE)
+    raw: list[dict] = []
+    lab = make_lab(ONE, on_message=lambda name, data: raw.append(data))
     run = Run(lab)
     lab.start()
     try:
@@ -295,3 +296,5 @@ def test_a_failing_read_is_an_error_line_and_the_reader_goes_on(monkeypatch):
     finally:
         lab.stop()
     assert not crashes, crashes
+    assert [d["message"] for d in raw if d["type"] == "lab_error"] == [
+        "lab: reading its output failed: RuntimeError('a bug in reading')"]  # events.jsonl keeps it too

@@ -398,14 +398,18 @@ class Supervisor:
         return batch
 
     def _bad_message(self, child: _Child, t_s: float, reason: str) -> OutputLine:
-        """A stdout line that is not a valid message: an error line for the trace pane, and one in events.jsonl."""
-        text = f"lab: bad message from the workload: {reason}"[:MAX_LINE_CHARS]
+        """A stdout line that is not a valid message."""
+        return self._lab_error(child, t_s, f"lab: bad message from the workload: {reason}", "stdout")
+
+    def _lab_error(self, child: _Child, t_s: float, text: str, stream: str) -> OutputLine:
+        """An error of ours about a workload's output: an error line for the trace pane, and one in events.jsonl."""
+        text = text[:MAX_LINE_CHARS]
         if self._on_raw is not None:
             try:
                 self._on_raw(child.name, {"type": "lab_error", "t": round(t_s, 6), "message": text})
             except Exception:  # noqa: BLE001 - a recorder bug must not stop the reader
                 pass
-        return OutputLine(child.name, child.proc.pid, child.generation, t_s, text, "error", "stdout")
+        return OutputLine(child.name, child.proc.pid, child.generation, t_s, text, "error", stream)
 
     def _stderr_messages(self, child: _Child, t_s: float, lines: list[tuple[str, str | None]]) -> list[OutputLine]:
         """The trace lines of one read of stderr, in order (blank lines dropped)."""
@@ -558,10 +562,9 @@ class _Readers:
                 try:
                     in_pieces |= self._read(stream, view, batch)
                 except Exception as error:  # noqa: BLE001 - a bug in one read must not stop every workload's
-                    child = stream.child
-                    batch.append(OutputLine(child.name, child.proc.pid, child.generation, self._supervisor.t_s(),
-                                            f"lab: reading its output failed: {error!r}"[:MAX_LINE_CHARS], "error",
-                                            "stdout" if stream.is_stdout else "stderr"))
+                    batch.append(self._supervisor._lab_error(stream.child, self._supervisor.t_s(),
+                                                             f"lab: reading its output failed: {error!r}",
+                                                             "stdout" if stream.is_stdout else "stderr"))
             if self._ending:
                 exits = self._reap()
                 if exits:
