@@ -52,7 +52,7 @@ async def test_p_squeezes_the_focused_workload_and_the_panel_shows_lazyfree_fall
     app = live_app(FREE)
     async with app.run_test(size=(160, 48)) as pilot:
         await wait_for(pilot, lambda: shown(app, "free", "inuse") == 16 * MiB, "the heap on screen")
-        assert app.check_action("pressure", ()) is True
+        assert app.check_action("pressure", ()) is True, (app.focused_workload, app.lab_refusal("pressure"))
         for key in "afgs":
             await pilot.press(key)
             await pilot.pause(0.2)
